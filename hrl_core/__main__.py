@@ -1,0 +1,3 @@
+from hrl_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Step N environments at once, each in its own worker process so that rendering uses every core."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+
+
+def _worker(conn, name, options):
+    from hrl_core.envs import make_env
+
+    try:
+        env = make_env(name, **options)
+        conn.send(("ok", (env.obs_space, env.act_space)))
+    except Exception as err:  # report construction errors to the parent instead of dying silently
+        conn.send(("error", err))
+        return
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "close":
+            env.close()
+            conn.close()
+            return
+        try:
+            conn.send(("ok", env.reset() if cmd == "reset" else env.step(arg)))
+        except Exception as err:
+            conn.send(("error", err))
+
+
+def stack(observations: list[dict]) -> dict:
+    return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+
+
+class BatchedEnv:
+    """N copies of one task with seeds seed, seed+1, ...; `parallel=False` keeps them in this process.
+
+    reset() and step(actions) return observation dicts with a leading batch axis.
+    """
+
+    def __init__(self, name: str, num_envs: int, seed: int = 0, parallel: bool = True, **options):
+        from hrl_core.envs import make_env
+        from hrl_core.validation import check_positive
+
+        check_positive("num_envs", num_envs)
+        self.num_envs, self.parallel = num_envs, parallel
+        if not parallel:
+            self._envs = [make_env(name, seed=seed + i, **options) for i in range(num_envs)]
+            self.obs_space, self.act_space = self._envs[0].obs_space, self._envs[0].act_space
+            return
+        ctx = mp.get_context("spawn")  # fork is unsafe once JAX or GL threads exist in the parent
+        self._conns, self._procs = [], []
+        for i in range(num_envs):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, name, {**options, "seed": seed + i}), daemon=True)
+            proc.start()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        spaces = [self._receive(c) for c in self._conns]
+        self.obs_space, self.act_space = spaces[0]
+
+    def _receive(self, conn):
+        status, payload = conn.recv()
+        if status == "error":
+            self.close()
+            raise payload
+        return payload
+
+    def reset(self) -> dict:
+        if not self.parallel:
+            return stack([env.reset() for env in self._envs])
+        for conn in self._conns:
+            conn.send(("reset", None))
+        return stack([self._receive(c) for c in self._conns])
+
+    def step(self, actions) -> dict:
+        actions = np.asarray(actions)
+        if not self.parallel:
+            return stack([env.step(a) for env, a in zip(self._envs, actions)])
+        for conn, action in zip(self._conns, actions):
+            conn.send(("step", action))
+        return stack([self._receive(c) for c in self._conns])
+
+    def close(self) -> None:
+        if not self.parallel:
+            for env in self._envs:
+                env.close()
+            return
+        for conn, proc in zip(self._conns, self._procs):
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        self._conns, self._procs = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

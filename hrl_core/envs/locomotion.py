@@ -1,0 +1,152 @@
+"""Pixel DeepMind Control locomotion, plain and speed-conditioned.
+
+Speed-conditioned tasks ("walker_speed", "quadruped_speed", "cheetah_speed") draw a target speed v per episode
+from a named split of SPEEDS and reward being *near* v, not "at least v" as the suite's walk/run tasks do:
+
+    move(vx, v) = tolerance(vx, bounds=(v, v), margin=m, value_at_margin=0.5, sigmoid="linear")
+
+which is 1 at vx = v, 0.5 at |vx - v| = m and 0 from |vx - v| = 2m on, on both sides. The margin m is the one the
+suite uses for the same domain's speed term (v/2 for walker, v for quadruped and cheetah). The posture terms are
+the suite's own:
+
+    walker:    stand * (5 move + 1) / 6,  stand = (3 tolerance(torso_height, [1.2, inf), 0.6) + (1 + upright) / 2) / 4
+    quadruped: upright * move,            upright = tolerance(torso_upright, [1, inf), linear, margin 2)
+    cheetah:   move
+
+Task conditioning modes:
+    vector: obs["task"] = [v / max(train speeds)], float32.
+    reward: no task input; the target speed is known only through the reward.
+    visual: the target speed is drawn into the pixels: the top 3 image rows hold a yellow bar whose length is
+            v / max(all speeds) of the image width, on black. The agent sees the task the same way it sees the body.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hrl_core.envs.base import Env, Space, flags
+from hrl_core.envs.rendering import PixelCamera
+from hrl_core.validation import check_choice, check_positive
+
+SUITE_TASKS = {
+    "walker_stand": ("walker", "stand", "Walker stands upright (suite walker-stand)."),
+    "walker_walk": ("walker", "walk", "Walker moves forward at >= 1 m/s (suite walker-walk)."),
+    "walker_run": ("walker", "run", "Walker moves forward at >= 8 m/s (suite walker-run)."),
+    "cheetah_run": ("cheetah", "run", "Cheetah runs forward at >= 10 m/s (suite cheetah-run)."),
+    "quadruped_walk": ("quadruped", "walk", "Quadruped walks forward at >= 0.5 m/s (suite quadruped-walk)."),
+    "quadruped_run": ("quadruped", "run", "Quadruped runs forward at >= 5 m/s (suite quadruped-run)."),
+}
+# Base suite task that supplies physics and initial states for each speed-conditioned domain.
+SPEED_DOMAINS = {"walker": "walk", "quadruped": "walk", "cheetah": "run"}
+# Target speeds (m/s). Held-out speeds lie below, between and above the training set; the sets do not overlap.
+SPEEDS = {
+    "walker": {"train": (1.0, 2.0, 3.0, 5.0, 6.0), "ood": (0.5, 4.0, 8.0)},
+    "quadruped": {"train": (0.5, 1.0, 1.5, 2.5, 3.0), "ood": (0.25, 2.0, 4.0)},
+    "cheetah": {"train": (2.0, 4.0, 6.0, 10.0, 12.0), "ood": (1.0, 8.0, 15.0)},
+}
+SPEED_MARGIN = {"walker": 0.5, "quadruped": 1.0, "cheetah": 1.0}  # margin as a fraction of v
+CONDITIONING = ("vector", "reward", "visual")
+SPLITS = ("train", "ood")
+CAMERAS = {"walker": 0, "cheetah": 0, "quadruped": 2}
+
+
+def speed_move_reward(vx: float, target: float, margin_fraction: float) -> float:
+    """Two-sided linear tolerance around the target speed (see the module docstring)."""
+    from dm_control.utils import rewards
+
+    margin = max(margin_fraction * abs(target), 1e-3)
+    return float(rewards.tolerance(vx, bounds=(target, target), margin=margin, value_at_margin=0.5,
+                                   sigmoid="linear"))
+
+
+def speed_task_reward(domain: str, physics, target: float) -> float:
+    from dm_control.utils import rewards
+
+    if domain == "walker":
+        vx = physics.horizontal_velocity()
+        standing = rewards.tolerance(physics.torso_height(), bounds=(1.2, float("inf")), margin=0.6)
+        upright = (1 + physics.torso_upright()) / 2
+        stand = (3 * standing + upright) / 4
+        return float(stand * (5 * speed_move_reward(vx, target, SPEED_MARGIN[domain]) + 1) / 6)
+    if domain == "quadruped":
+        vx = physics.torso_velocity()[0]
+        upright = rewards.tolerance(physics.torso_upright(), bounds=(1.0, float("inf")), sigmoid="linear",
+                                    margin=2.0, value_at_margin=0)
+        return float(upright * speed_move_reward(vx, target, SPEED_MARGIN[domain]))
+    if domain == "cheetah":
+        return speed_move_reward(physics.speed(), target, SPEED_MARGIN[domain])
+    raise ValueError(f"domain={domain!r} has no speed task; allowed values: {', '.join(SPEED_DOMAINS)}")
+
+
+def draw_speed_bar(image: np.ndarray, fraction: float) -> np.ndarray:
+    image = image.copy()
+    image[:3] = 0
+    image[:3, : int(round(np.clip(fraction, 0.0, 1.0) * image.shape[1]))] = (255, 220, 0)
+    return image
+
+
+class DMCPixelEnv(Env):
+    """A dm_control suite domain from 64x64 pixels with action repeat; optionally speed-conditioned."""
+
+    def __init__(self, domain: str, task: str, seed: int = 0, action_repeat: int = 2, size: int = 64,
+                 render: str = "fast", time_limit: float | None = None, speed_conditioned: bool = False,
+                 split: str = "train", conditioning: str = "vector", speed: float | None = None,
+                 description: str = ""):
+        super().__init__()
+        from dm_control import suite
+
+        check_positive("action_repeat", action_repeat)
+        check_positive("size", size)
+        self.domain, self.action_repeat, self.description = domain, action_repeat, description
+        task_kwargs = {"random": seed}
+        if time_limit is not None:
+            task_kwargs["time_limit"] = check_positive("time_limit", time_limit, integer=False)
+        self._env = suite.load(domain, task, task_kwargs=task_kwargs)
+        self._camera = PixelCamera(size, CAMERAS[domain], render)
+        self._rng = np.random.RandomState(seed)
+        self.speed_conditioned = speed_conditioned
+        self.target_speed = None
+        if speed_conditioned:
+            self.split = check_choice("split", split, SPLITS)
+            self.conditioning = check_choice("conditioning", conditioning, CONDITIONING)
+            if speed is not None and not isinstance(speed, (int, float)):
+                raise ValueError(f"speed={speed!r} is not valid; it must be a number (m/s) or None")
+            self.speeds = SPEEDS[domain][split] if speed is None else (float(speed),)
+        spec = self._env.action_spec()
+        self.act_space = Space(spec.shape, np.float32, float(spec.minimum.min()), float(spec.maximum.max()))
+        self.obs_space = {"image": Space((size, size, 3), np.uint8)}
+        if speed_conditioned and self.conditioning == "vector":
+            self.obs_space["task"] = Space((1,), np.float32)
+
+    def _observe(self, reward: float, first: bool, last: bool, terminal: bool) -> dict:
+        image = self._camera.render(self._env.physics)
+        obs = {}
+        if self.speed_conditioned:
+            if self.conditioning == "visual":
+                all_speeds = SPEEDS[self.domain]["train"] + SPEEDS[self.domain]["ood"]
+                image = draw_speed_bar(image, self.target_speed / max(all_speeds))
+            elif self.conditioning == "vector":
+                obs["task"] = np.array([self.target_speed / max(SPEEDS[self.domain]["train"])], np.float32)
+        obs["image"] = np.ascontiguousarray(image)
+        obs.update(flags(reward, first, last, terminal))
+        return obs
+
+    def _reset(self) -> dict:
+        if self.speed_conditioned:
+            self.target_speed = float(self.speeds[self._rng.randint(len(self.speeds))])
+        self._env.reset()
+        return self._observe(0.0, True, False, False)
+
+    def _step(self, action) -> dict:
+        reward, last = 0.0, False
+        for _ in range(self.action_repeat):
+            ts = self._env.step(action)
+            if self.speed_conditioned:
+                reward += speed_task_reward(self.domain, self._env.physics, self.target_speed)
+            else:
+                reward += ts.reward or 0.0
+            if ts.last():
+                last = True
+                break
+        # Suite tasks end only by time limit, never by a terminal state.
+        return self._observe(reward, False, last, False)

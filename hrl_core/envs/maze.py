@@ -1,0 +1,142 @@
+"""Maze navigation from egocentric pixels: an ant in a dm_control locomotion maze with coloured walls.
+
+The walker is dm_control's Ant (Director's maze walker); it sees a 64x64 egocentric camera plus proprioception
+(joint, kinematic and dynamic sensors, concatenated into obs["proprio"]). The task is RepeatSingleGoalMaze: a
+target sphere at the layout's G cell, reward 1 each time the ant reaches it, after which the ant respawns at one
+of the P cells. Physics at 200 Hz, control at 50 Hz, action repeat 2 by default; episodes last `time_limit` s.
+
+Walls are coloured per segment: the maze is cut into sectors (2x2 for the training layout, 2x4 for the novel one)
+and every wall cell in a sector gets that sector's flat colour, so the novel layout has twice the wall colours of
+the training one, and its corners (turns and dead ends) differ. The task renders its egocentric camera once per
+agent step through the fast camera instead of once per physics-control step through the task's own observable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hrl_core.envs.base import Env, Space, flags
+from hrl_core.envs.rendering import PixelCamera  # sets MUJOCO_GL before dm_control loads
+from hrl_core.validation import check_positive
+
+import labmaze  # noqa: E402
+from dm_control import composer, mjcf  # noqa: E402
+from dm_control.locomotion.arenas import mazes  # noqa: E402
+from dm_control.locomotion.props import target_sphere  # noqa: E402
+from dm_control.locomotion.tasks import random_goal_maze  # noqa: E402
+from dm_control.locomotion.walkers import ant  # noqa: E402
+
+LAYOUTS = {
+    "train": (
+        "***********\n"
+        "*P  *     *\n"
+        "* * * *** *\n"
+        "* *   *   *\n"
+        "* ***** * *\n"
+        "*P      *G*\n"
+        "***********\n"
+    ),
+    "novel": (
+        "***********\n"
+        "*P*       *\n"
+        "* * ***** *\n"
+        "* *   *   *\n"
+        "* *** * ***\n"
+        "*P    *  G*\n"
+        "***********\n"
+    ),
+}
+SECTORS = {"train": (2, 2), "novel": (2, 4)}  # (rows, columns) of wall-colour sectors
+PALETTE = (
+    (0.85, 0.20, 0.20), (0.20, 0.60, 0.90), (0.95, 0.80, 0.15), (0.30, 0.75, 0.35),
+    (0.65, 0.35, 0.85), (0.95, 0.55, 0.15), (0.15, 0.80, 0.80), (0.90, 0.45, 0.70),
+)
+WALL_CHARS = "12345678"
+
+
+def coloured_layout(layout: str, sectors: tuple[int, int]) -> str:
+    """Replaces each wall '*' by the digit of its sector, so each sector's walls get their own colour."""
+    rows = layout.rstrip("\n").split("\n")
+    height, width = len(rows), len(rows[0])
+    n_rows, n_cols = sectors
+    out = []
+    for r, line in enumerate(rows):
+        chars = []
+        for c, ch in enumerate(line):
+            if ch == "*":
+                sector = (r * n_rows // height) * n_cols + (c * n_cols // width)
+                ch = WALL_CHARS[sector]
+            chars.append(ch)
+        out.append("".join(chars))
+    return "\n".join(out) + "\n"
+
+
+def wall_colours(name: str) -> int:
+    n_rows, n_cols = SECTORS[name]
+    return n_rows * n_cols
+
+
+class FlatColour(composer.Entity):
+    """A composer entity holding one flat-coloured wall texture."""
+
+    def _build(self, index: int):
+        self._root = mjcf.RootElement(model=f"wall_colour_{index}")
+        self._textures = [self._root.asset.add("texture", type="2d", builtin="flat", name=f"colour{index}",
+                                               width=16, height=16, rgb1=PALETTE[index], rgb2=PALETTE[index])]
+
+    @property
+    def mjcf_model(self):
+        return self._root
+
+    @property
+    def textures(self):
+        return self._textures
+
+
+class MazeEnv(Env):
+    def __init__(self, layout: str = "train", seed: int = 0, action_repeat: int = 2, size: int = 64,
+                 render: str = "fast", time_limit: float = 60.0, description: str = ""):
+        super().__init__()
+        check_positive("action_repeat", action_repeat)
+        check_positive("time_limit", time_limit, integer=False)
+        self.layout_name, self.action_repeat, self.description = layout, action_repeat, description
+        text = coloured_layout(LAYOUTS[layout], SECTORS[layout])
+        chars = sorted(set(text) & set(WALL_CHARS))
+        maze = labmaze.FixedMazeWithRandomGoals(entity_layer=text, num_spawns=text.count("P"),
+                                                num_objects=1, random_state=np.random.RandomState(seed))
+        arena = mazes.MazeWithTargets(maze=maze, xy_scale=2.0, z_height=1.5,
+                                      wall_textures={ch: FlatColour(WALL_CHARS.index(ch)) for ch in chars})
+        walker = ant.Ant()
+        task = random_goal_maze.RepeatSingleGoalMaze(
+            walker=walker, maze_arena=arena, target=target_sphere.TargetSphere(radius=0.4),
+            target_reward_scale=1.0, contact_termination=False,
+            physics_timestep=0.005, control_timestep=0.02)
+        walker.observables.egocentric_camera.enabled = False  # rendered once per agent step below instead
+        self._env = composer.Environment(task, time_limit=time_limit, random_state=seed,
+                                         strip_singleton_obs_buffer_dim=True)
+        self._camera = PixelCamera(size, "walker/egocentric", render)
+        spec = self._env.action_spec()
+        self.act_space = Space(spec.shape, np.float32, float(spec.minimum.min()), float(spec.maximum.max()))
+        self._proprio_keys = sorted(self._env.observation_spec())
+        dim = sum(int(np.prod(self._env.observation_spec()[k].shape)) for k in self._proprio_keys)
+        self.obs_space = {"image": Space((size, size, 3), np.uint8), "proprio": Space((dim,), np.float32)}
+        self.n_wall_colours = len(chars)
+
+    def _observe(self, ts, reward: float, first: bool, last: bool, terminal: bool) -> dict:
+        proprio = np.concatenate([np.asarray(ts.observation[k], np.float32).ravel() for k in self._proprio_keys])
+        obs = {"image": np.ascontiguousarray(self._camera.render(self._env.physics)), "proprio": proprio}
+        obs.update(flags(reward, first, last, terminal))
+        return obs
+
+    def _reset(self) -> dict:
+        return self._observe(self._env.reset(), 0.0, True, False, False)
+
+    def _step(self, action) -> dict:
+        reward = 0.0
+        for _ in range(self.action_repeat):
+            ts = self._env.step(action)
+            reward += ts.reward or 0.0
+            if ts.last():
+                # A discount of 0 marks a true terminal state; the time limit keeps discount 1.
+                return self._observe(ts, reward, False, True, ts.discount == 0)
+        return self._observe(ts, reward, False, False, False)

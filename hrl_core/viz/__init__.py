@@ -1,0 +1,1 @@
+"""Figures (plotly), frame strips and notebook widgets."""
