@@ -1,0 +1,13 @@
+"""Agents on the shared world model: the flat DreamerV3 actor-critic and the hierarchical Director."""
+
+from hrl_core.config import Config
+
+
+def make_agent(cfg: Config, obs_space: dict, act_space):
+    if cfg.agent == "dreamer":
+        from hrl_core.agents.dreamer import DreamerAgent
+
+        return DreamerAgent(cfg, obs_space, act_space)
+    from hrl_core.agents.director import DirectorAgent
+
+    return DirectorAgent(cfg, obs_space, act_space)

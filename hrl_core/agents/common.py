@@ -1,0 +1,92 @@
+"""Pieces both agents use: the continuous actor, the two-hot critic, optimisers and part-wise updates."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from hrl_core import nets
+from hrl_core.config import Config
+from hrl_core.world_model import WorldModel
+
+MIN_STD, MAX_STD = 0.1, 1.0
+
+
+class Actor(nn.Module):
+    """Bounded normal policy: mean tanh(x), std in [0.1, 1] (DreamerV3's continuous actor)."""
+
+    act_dim: int
+    units: int
+    layers: int
+
+    @nn.compact
+    def __call__(self, feat):
+        out = nets.MLP(self.units, self.layers, 2 * self.act_dim)(feat)
+        mean, std = jnp.split(out, 2, -1)
+        return jnp.tanh(mean), (MAX_STD - MIN_STD) * jax.nn.sigmoid(std + 2.0) + MIN_STD
+
+
+def sample_action(key, mean, std):
+    """Reparameterised sample clipped to [-1, 1] with straight-through gradients."""
+    raw = mean + std * jax.random.normal(key, mean.shape)
+    return raw + nets.sg(jnp.clip(raw, -1, 1) - raw)
+
+
+def normal_entropy(std):
+    return jnp.sum(0.5 * jnp.log(2 * jnp.pi * jnp.e) + jnp.log(std), -1)
+
+
+class Critic(nn.Module):
+    """Two-hot distributional value head (zero-initialised output)."""
+
+    units: int
+    layers: int
+
+    @nn.compact
+    def __call__(self, feat):
+        return nets.MLP(self.units, self.layers, 255, zero_out=True)(feat)
+
+
+def optimizer(lr: float, clip: float, eps: float):
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=eps))
+
+
+def world_model_for(cfg: Config, obs_space: dict, act_space) -> WorldModel:
+    if act_space.low is None or not jnp.issubdtype(act_space.dtype, jnp.floating):
+        raise ValueError("the agents need a continuous (float) action space")
+    proprio = obs_space["proprio"].shape[0] if "proprio" in obs_space else 0
+    return WorldModel(cfg, act_space.shape[0], proprio)
+
+
+def dummy_obs(obs_space: dict, batch: int = 1):
+    return {k: jnp.zeros((batch, *v.shape), v.dtype) for k, v in obs_space.items()}
+
+
+def apply_updates(params, opt_states, grads, optimizers: dict, trainable: set):
+    """Adam steps for the trainable parameter groups only; frozen groups keep params and optimiser state."""
+    new_params, new_opt = dict(params), dict(opt_states)
+    for name in params:
+        if name in trainable and name in optimizers:
+            updates, new_opt[name] = optimizers[name].update(grads[name], opt_states[name], params[name])
+            new_params[name] = optax.apply_updates(params[name], updates)
+    return new_params, new_opt
+
+
+def critic_loss(critic: Critic, params, slow_params, feat, returns, weight):
+    """Two-hot loss towards the lambda-returns plus a regulariser towards the slow critic's prediction."""
+    logits = critic.apply(params, feat[:-1])
+    slow_target = nets.two_hot_mean(critic.apply(slow_params, feat[:-1]))
+    loss = nets.two_hot_loss(logits, nets.sg(returns)) + nets.two_hot_loss(logits, nets.sg(slow_target))
+    return jnp.mean(weight * loss)
+
+
+def ema(slow, fast, fraction: float):
+    return jax.tree.map(lambda s, f: (1 - fraction) * s + fraction * f, slow, fast)
+
+
+def time_major(batch: dict) -> dict:
+    batch = {k: jnp.swapaxes(jnp.asarray(v), 0, 1) for k, v in batch.items()}
+    batch["is_first"] = batch["is_first"].at[0].set(True)  # every replayed sequence starts from a fresh state
+    return batch

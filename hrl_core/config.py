@@ -1,0 +1,116 @@
+"""Presets and options for training. Every option is validated; a bad one names itself and what it accepts.
+
+Sizes follow DreamerV3 (S/M/L/XL from the paper; `size1m` from the newer release: deter 512 in 8 blocks, hidden 64,
+stoch 32x4, CNN depth 4 with channel multipliers 2/3/4/4, MLP units 64). `tiny` is this workspace's CPU preset for
+tests and the default notebooks. Both agents share the world model, batch, train ratio, discount and horizon; the
+horizon is 16 (Director's) rather than DreamerV3's 15 so that the manager period K divides it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from hrl_core.validation import check_choice, check_keys, check_positive
+
+AGENTS = ("dreamer", "director")
+PARTS = {"dreamer": ("WM", "A", "V"), "director": ("WM", "G", "M", "W", "V")}
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "tiny"
+    agent: str = "dreamer"
+    # World model sizes.
+    deter: int = 128
+    hidden: int = 64
+    stoch: int = 8
+    classes: int = 8
+    blocks: int = 1
+    cnn_channels: tuple = (8, 16, 24, 32)
+    mlp_units: int = 128
+    mlp_layers: int = 1
+    unimix: float = 0.01
+    free_nats: float = 1.0
+    dyn_scale: float = 0.5
+    rep_scale: float = 0.1
+    # Replay and cadence.
+    batch_size: int = 8
+    batch_length: int = 16
+    train_ratio: float = 64.0  # replayed steps per policy step
+    num_envs: int = 2
+    replay_capacity: int = 100_000
+    # Actor-critic.
+    horizon: int = 8
+    discount: float = 1 - 1 / 333
+    lam: float = 0.95
+    actor_entropy: float = 3e-4
+    slow_critic_fraction: float = 0.02
+    return_norm_decay: float = 0.99
+    wm_lr: float = 1e-4
+    ac_lr: float = 3e-5
+    wm_clip: float = 1000.0
+    ac_clip: float = 100.0
+    # Director.
+    manager_period: int = 4  # K
+    goal_codes: int = 8
+    goal_classes: int = 8
+    goal_kl_target: float = 10.0
+    manager_entropy_target: float = 0.5  # fraction of the maximum entropy
+    extrinsic_weight: float = 1.0
+    exploration_weight: float = 0.1
+    worker_extrinsic: float = 0.0
+    worker_task_input: bool = False
+    # Which parts learn (see PARTS); empty means all.
+    train_parts: tuple = ()
+
+    def __post_init__(self):
+        check_choice("agent", self.agent, AGENTS)
+        for name in ("deter", "hidden", "stoch", "classes", "blocks", "mlp_units", "mlp_layers", "batch_size",
+                     "batch_length", "num_envs", "replay_capacity", "horizon", "manager_period", "goal_codes",
+                     "goal_classes"):
+            check_positive(name, getattr(self, name))
+        check_positive("train_ratio", self.train_ratio, integer=False)
+        if self.deter % self.blocks:
+            raise ValueError(f"deter={self.deter} is not valid with blocks={self.blocks}; deter must divide by blocks")
+        if self.horizon % self.manager_period:
+            raise ValueError(f"manager_period={self.manager_period} is not valid; it must divide horizon={self.horizon}")
+        for part in self.train_parts:
+            check_choice(f"train_parts ({self.agent})", part, PARTS[self.agent])
+        if self.replay_capacity < self.batch_length * self.num_envs:
+            raise ValueError(f"replay_capacity={self.replay_capacity} is not valid; it must hold at least "
+                             f"batch_length x num_envs = {self.batch_length * self.num_envs} steps")
+
+    @property
+    def parts(self) -> tuple:
+        return self.train_parts or PARTS[self.agent]
+
+    def replace(self, **changes) -> "Config":
+        check_keys("config", changes, [f.name for f in dataclasses.fields(self)])
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS = {
+    "tiny": {},
+    "size1m": dict(deter=512, hidden=64, stoch=32, classes=4, blocks=8, cnn_channels=(8, 12, 16, 16), mlp_units=64,
+                   mlp_layers=2, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
+                   replay_capacity=1_000_000, horizon=16, manager_period=8),
+    "S": dict(deter=512, hidden=512, stoch=32, classes=32, cnn_channels=(32, 64, 128, 256), mlp_units=512,
+              mlp_layers=2, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
+              replay_capacity=1_000_000, horizon=16, manager_period=8),
+    "M": dict(deter=1024, hidden=640, stoch=32, classes=32, cnn_channels=(48, 96, 192, 384), mlp_units=640,
+              mlp_layers=3, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
+              replay_capacity=1_000_000, horizon=16, manager_period=8),
+    "L": dict(deter=2048, hidden=768, stoch=32, classes=32, cnn_channels=(64, 128, 256, 512), mlp_units=768,
+              mlp_layers=4, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
+              replay_capacity=1_000_000, horizon=16, manager_period=8),
+    "XL": dict(deter=4096, hidden=1024, stoch=32, classes=32, cnn_channels=(96, 192, 384, 768), mlp_units=1024,
+               mlp_layers=5, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
+               replay_capacity=1_000_000, horizon=16, manager_period=8),
+}
+
+
+def make_config(preset: str = "tiny", **overrides) -> Config:
+    check_choice("preset", preset, PRESETS)
+    check_keys("config", overrides, [f.name for f in dataclasses.fields(Config)])
+    return Config(preset=preset, **{**PRESETS[preset], **overrides})

@@ -1,0 +1,159 @@
+"""Layers and the small numerical pieces of DreamerV3: symlog, two-hot, unimix categoricals, KL, returns."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+sg = jax.lax.stop_gradient
+
+
+def symlog(x):
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def symexp(x):
+    return jnp.sign(x) * jnp.expm1(jnp.abs(x))
+
+
+# 255 bins evenly spaced in symlog space on [-20, 20].
+BINS = jnp.linspace(-20.0, 20.0, 255)
+
+
+def two_hot(x, bins=BINS):
+    """Two-hot encoding of scalars `x` (already in bin space): weight split between the two nearest bins."""
+    x = jnp.clip(x, bins[0], bins[-1])
+    below = jnp.clip(jnp.sum(bins <= x[..., None], -1) - 1, 0, len(bins) - 2)
+    above = below + 1
+    w_above = (x - bins[below]) / (bins[above] - bins[below])
+    return (jax.nn.one_hot(below, len(bins)) * (1 - w_above)[..., None]
+            + jax.nn.one_hot(above, len(bins)) * w_above[..., None])
+
+
+def two_hot_loss(logits, target):
+    """Cross-entropy of the two-hot encoding of symlog(target): the reward and critic loss."""
+    return -jnp.sum(sg(two_hot(symlog(target))) * jax.nn.log_softmax(logits), -1)
+
+
+def two_hot_mean(logits):
+    return symexp(jnp.sum(jax.nn.softmax(logits) * BINS, -1))
+
+
+def unimix_logits(logits, mix: float):
+    """Mix `mix` of the uniform distribution into a categorical's probabilities (DreamerV3's unimix)."""
+    probs = jax.nn.softmax(logits)
+    return jnp.log((1 - mix) * probs + mix / logits.shape[-1])
+
+
+def sample_onehot(key, logits):
+    """One-hot sample with straight-through gradients to the probabilities."""
+    probs = jax.nn.softmax(logits)
+    onehot = jax.nn.one_hot(jax.random.categorical(key, logits), logits.shape[-1])
+    return onehot + probs - sg(probs)
+
+
+def mode_onehot(logits):
+    probs = jax.nn.softmax(logits)
+    return jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1]) + probs - sg(probs)
+
+
+def categorical_kl(lhs_logits, rhs_logits):
+    """KL(lhs || rhs) of factored categoricals [..., groups, classes], summed over groups."""
+    lhs_logp, rhs_logp = jax.nn.log_softmax(lhs_logits), jax.nn.log_softmax(rhs_logits)
+    return jnp.sum(jnp.exp(lhs_logp) * (lhs_logp - rhs_logp), (-2, -1))
+
+
+def categorical_entropy(logits):
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(logp) * logp, (-2, -1))
+
+
+def kl_losses(post_logits, prior_logits, free_nats: float = 1.0):
+    """DreamerV3's KL balancing: dynamics max(1, KL[sg(post)||prior]), representation max(1, KL[post||sg(prior)])."""
+    dyn = jnp.maximum(free_nats, categorical_kl(sg(post_logits), prior_logits))
+    rep = jnp.maximum(free_nats, categorical_kl(post_logits, sg(prior_logits)))
+    return dyn, rep
+
+
+def lambda_returns(reward, value, cont, discount: float, lam: float):
+    """Lambda-returns over time-major [H+1, ...] value and [H, ...] reward/continue (reward[t] follows state t).
+
+    R_t = r_t + gamma c_t ((1 - lam) v_{t+1} + lam R_{t+1}), bootstrapped with R_H = v_H.
+    """
+    def step(ret_next, inputs):
+        r, c, v_next = inputs
+        ret = r + discount * c * ((1 - lam) * v_next + lam * ret_next)
+        return ret, ret
+
+    _, returns = jax.lax.scan(step, value[-1], (reward, cont, value[1:]), reverse=True)
+    return returns
+
+
+def update_return_scale(scale_state, returns, decay: float = 0.99):
+    """EMA of the 5th and 95th return percentiles; the normaliser is max(1, hi - lo)."""
+    lo, hi = jnp.percentile(returns, 5), jnp.percentile(returns, 95)
+    new = {"lo": decay * scale_state["lo"] + (1 - decay) * lo, "hi": decay * scale_state["hi"] + (1 - decay) * hi}
+    return new, jnp.maximum(1.0, new["hi"] - new["lo"])
+
+
+class MLP(nn.Module):
+    """Dense -> LayerNorm -> SiLU blocks, then an optional linear output (zero-initialised when `zero_out`)."""
+
+    units: int
+    layers: int
+    out: int | None = None
+    zero_out: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        for _ in range(self.layers):
+            x = nn.silu(nn.LayerNorm()(nn.Dense(self.units, use_bias=False)(x)))
+        if self.out is not None:
+            init = nn.initializers.zeros if self.zero_out else nn.initializers.lecun_normal()
+            x = nn.Dense(self.out, kernel_init=init)(x)
+        return x
+
+
+class ImageEncoder(nn.Module):
+    """Stride-2 convolutions from 64x64 down to 4x4, LayerNorm + SiLU, flattened."""
+
+    channels: Sequence[int]
+
+    @nn.compact
+    def __call__(self, image):
+        x = image.astype(jnp.float32) / 255.0 - 0.5
+        for ch in self.channels:
+            x = nn.silu(nn.LayerNorm()(nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
+        return x.reshape(*x.shape[:-3], -1)
+
+
+class ImageDecoder(nn.Module):
+    """Mirror of the encoder: a linear map to 4x4 features, then stride-2 transposed convolutions to 64x64x3."""
+
+    channels: Sequence[int]
+
+    @nn.compact
+    def __call__(self, feat):
+        chans = list(self.channels)[::-1]
+        x = nn.Dense(4 * 4 * chans[0])(feat).reshape(*feat.shape[:-1], 4, 4, chans[0])
+        for ch in chans[1:]:
+            x = nn.silu(nn.LayerNorm()(nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
+        return nn.ConvTranspose(3, (4, 4), strides=(2, 2), padding="SAME")(x) + 0.5  # image in [0, 1]
+
+
+class BlockLinear(nn.Module):
+    """Block-diagonal linear map: `blocks` independent groups (DreamerV3's blocked GRU)."""
+
+    units: int
+    blocks: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.reshape(*x.shape[:-1], self.blocks, x.shape[-1] // self.blocks)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(batch_axis=(0,)),
+                            (self.blocks, x.shape[-1], self.units // self.blocks))
+        bias = self.param("bias", nn.initializers.zeros, (self.units,))
+        return jnp.einsum("...gi,gio->...go", x, kernel).reshape(*x.shape[:-2], self.units) + bias
