@@ -45,3 +45,67 @@ def bench_envs(tasks, seconds: float = 5.0, num_envs: int = 2) -> list[dict]:
         rows.append({"task": task, "single_steps_per_s": round(single, 1),
                      f"batched{num_envs}_steps_per_s": round(batched, 1), "speedup": round(batched / single, 2)})
     return rows
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """This CPU's float32 matmul rate through XLA (GFLOP/s), the peak the update's rate is compared with."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = f(a)
+    out.block_until_ready()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walker_speed", updates: int = 5) -> dict:
+    """Updates/s of the jitted train step on a replay-shaped batch, policy steps/s implied by the train ratio,
+    XLA's FLOP count per update, the fraction of the measured matmul peak, and peak host memory."""
+    import resource
+
+    import jax
+
+    from hrl_core.agents import make_agent
+    from hrl_core.config import make_config
+    from hrl_core.envs import make_env
+    from hrl_core.train import replay_spaces
+
+    cfg = make_config(preset, agent=agent)
+    env = make_env(task)
+    ag = make_agent(cfg, env.obs_space, env.act_space)
+    state = ag.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    batch = {}
+    for k, (shape, dtype) in replay_spaces(env.obs_space, env.act_space).items():
+        if k == "is_last":
+            continue
+        full = (cfg.batch_size, cfg.batch_length, *shape)
+        batch[k] = (rng.integers(0, 255, full).astype(dtype) if dtype == np.uint8
+                    else np.zeros(full, dtype) if dtype == bool else rng.standard_normal(full).astype(dtype))
+    step = jax.jit(ag.train_step)
+    start = time.perf_counter()
+    compiled = step.lower(state, batch, jax.random.PRNGKey(0)).compile()
+    compile_s = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", float("nan")))
+    state, metrics = compiled(state, batch, jax.random.PRNGKey(1))
+    jax.block_until_ready(metrics)
+    start = time.perf_counter()
+    for i in range(updates):
+        state, metrics = compiled(state, batch, jax.random.PRNGKey(i))
+    jax.block_until_ready(metrics)
+    per_update = (time.perf_counter() - start) / updates
+    peak = matmul_peak_gflops()
+    params = sum(int(x.size) for x in jax.tree.leaves(state["params"]))
+    return {"preset": preset, "agent": agent, "task": task, "params": params,
+            "batch": f"{cfg.batch_size}x{cfg.batch_length}", "compile_s": round(compile_s, 1),
+            "updates_per_s": round(1 / per_update, 3),
+            "policy_steps_per_s": round(cfg.batch_size * cfg.batch_length / cfg.train_ratio / per_update, 2),
+            "flops_per_update": flops, "achieved_gflops": round(flops / per_update / 1e9, 1),
+            "matmul_peak_gflops": round(peak, 1), "fraction_of_peak": round(flops / per_update / 1e9 / peak, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

@@ -1,8 +1,33 @@
-"""Sub-commands beyond the environment tools: benchmarks (and, as the package grows, training)."""
+"""Sub-commands for training, evaluation, benchmarks and the notebook series."""
 
 from __future__ import annotations
 
 import json
+
+
+def _options(pairs) -> dict:
+    return dict(pairs or [])
+
+
+def cmd_train(args) -> int:
+    from hrl_core.train import train
+
+    summary = train(args.task, args.logdir, agent=args.agent, preset=args.preset, steps=args.steps, seed=args.seed,
+                    resume=args.resume, env_options=_options(args.option), config=_options(args.config),
+                    checkpoint_every=args.checkpoint_every, log_every=args.log_every, eval_every=args.eval_every,
+                    init_from=args.init_from, progress=not args.no_progress)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from hrl_core.evaluate import evaluate_run
+
+    result = evaluate_run(args.logdir, args.split, args.episodes, out=args.out, env_options=_options(args.option))
+    for row in result["results"]:
+        speed = "" if row["speed"] is None else f" speed {row['speed']:g}"
+        print(f"{result['task']}{speed}: mean return {row['mean_return']:.1f} over {len(row['returns'])} episodes")
+    return 0
 
 
 def cmd_bench(args) -> int:
@@ -12,14 +37,56 @@ def cmd_bench(args) -> int:
         rows = bench.bench_envs(args.tasks or ["walker_walk", "cheetah_run", "quadruped_walk", "maze_train"],
                                 seconds=args.seconds, num_envs=args.num_envs)
         result = {"envs": rows, "render_mean_abs_diff_walker": round(bench.render_difference(), 3)}
+    else:
+        result = bench.bench_train(args.preset, args.agent, updates=args.updates)
     print(json.dumps(result, indent=1))
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure throughput: envs (agent steps/s)")
-    p.add_argument("what", choices=["envs"])
+    from hrl_core.cli import _parse_option
+    from hrl_core.config import AGENTS, PRESETS
+
+    p = sub.add_parser("train", help="train an agent; checkpoints under LOGDIR/ckpt, metrics in LOGDIR/metrics.jsonl")
+    p.add_argument("--agent", choices=AGENTS, default="dreamer")
+    p.add_argument("--task", required=True)
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny")
+    p.add_argument("--steps", type=int, required=True, help="policy steps, summed over environments")
+    p.add_argument("--logdir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from LOGDIR's last checkpoint")
+    p.add_argument("--init-from", help="start from a trained run's parameters (fine-tuning)")
+    p.add_argument("--train-parts", help="comma-separated parts that learn, e.g. WM,M (see hrl_core/config.py)")
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE", help="task option")
+    p.add_argument("--config", type=_parse_option, action="append", metavar="KEY=VALUE", help="config override")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_with_parts(cmd_train))
+
+    p = sub.add_parser("eval", help="evaluate a run's last checkpoint; writes LOGDIR/eval_SPLIT.json")
+    p.add_argument("--logdir", required=True)
+    p.add_argument("--split", choices=["train", "ood"], default="train")
+    p.add_argument("--episodes", type=int, default=2)
+    p.add_argument("--out")
+    p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure throughput: envs (agent steps/s) or train (updates/s, FLOPs)")
+    p.add_argument("what", choices=["envs", "train"])
     p.add_argument("--tasks", nargs="*")
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--num-envs", type=int, default=2)
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny")
+    p.add_argument("--agent", choices=AGENTS, default="dreamer")
+    p.add_argument("--updates", type=int, default=5)
     p.set_defaults(func=cmd_bench)
+
+
+def _with_parts(func):
+    def run(args):
+        if args.train_parts:
+            args.config = list(args.config or []) + [("train_parts", tuple(args.train_parts.split(",")))]
+        return func(args)
+    return run

@@ -113,4 +113,5 @@ PRESETS = {
 def make_config(preset: str = "tiny", **overrides) -> Config:
     check_choice("preset", preset, PRESETS)
     check_keys("config", overrides, [f.name for f in dataclasses.fields(Config)])
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}  # from JSON / CLI
     return Config(preset=preset, **{**PRESETS[preset], **overrides})

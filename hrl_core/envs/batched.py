@@ -60,7 +60,12 @@ class BatchedEnv:
         self.obs_space, self.act_space = spaces[0]
 
     def _receive(self, conn):
-        status, payload = conn.recv()
+        try:
+            status, payload = conn.recv()
+        except EOFError as err:
+            self.close()
+            raise RuntimeError("an environment worker process died; a script that starts BatchedEnv must guard its "
+                               "entry point with `if __name__ == '__main__':` (workers are spawned)") from err
         if status == "error":
             self.close()
             raise payload

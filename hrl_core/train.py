@@ -1,0 +1,229 @@
+"""The training loop: batched environments, replay, one jitted update per train step, logs and checkpoints.
+
+A run lives in `logdir`: config.json, metrics.jsonl (one JSON object per log line) and ckpt/ (orbax). A checkpoint
+is written every `checkpoint_every` policy steps, at the end, and on SIGINT/SIGTERM; `resume=True` continues from
+the last one with the same parameters, optimiser state, replay contents, counters and random state, losing only the
+steps since it. Environments restart their episodes on resume (their first step is marked is_first).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hrl_core.agents import make_agent
+from hrl_core.checkpoint import Checkpointer
+from hrl_core.config import Config, make_config
+from hrl_core.envs import BatchedEnv
+from hrl_core.replay import Replay
+
+STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
+
+
+class Interrupted:
+    """Turns SIGINT/SIGTERM into a flag the loop checks, so it can checkpoint before exiting."""
+
+    def __init__(self):
+        self.flag = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some notebook runners)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def replay_spaces(obs_space: dict, act_space) -> dict:
+    spaces = {k: (v.shape, v.dtype) for k, v in obs_space.items()}
+    spaces.update(action=(act_space.shape, np.float32), reward=((), np.float32), is_first=((), bool),
+                  is_last=((), bool), is_terminal=((), bool))
+    return spaces
+
+
+def load_config(logdir: str | Path) -> tuple[Config, dict]:
+    path = Path(logdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no run at {logdir} (missing {path}); train one first with `hrl train`")
+    saved = json.loads(path.read_text())
+    cfg = saved["config"]
+    cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+    return cfg, saved
+
+
+def load_agent(logdir: str | Path, step: int | None = None):
+    """(agent, state, run info) from a run's checkpoint, for evaluation and analysis."""
+    cfg, saved = load_config(logdir)
+    from hrl_core.envs import make_env
+
+    env = make_env(saved["task"], **saved["env_options"])
+    agent = make_agent(cfg, env.obs_space, env.act_space)
+    ckpt = Checkpointer(Path(logdir) / "ckpt")
+    if ckpt.latest_step() is None:
+        raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
+    state, _, meta = ckpt.restore(agent.init(jax.random.PRNGKey(0)), step=step)
+    ckpt.close()
+    return agent, state, {**saved, "meta": meta}
+
+
+def _init_from(agent, state, source: str | Path):
+    """Copies every parameter group of a trained run into `state` (optimisers restart)."""
+    src_agent, src_state, _ = load_agent(source)
+    params = dict(state["params"])
+    for name, value in src_state["params"].items():
+        if name in params and jax.tree.structure(params[name]) == jax.tree.structure(value):
+            params[name] = value
+    state = dict(state)
+    state["params"] = params
+    if "slow_critic" in state and "slow_critic" in src_state:
+        state["slow_critic"] = src_state["slow_critic"]
+    return state
+
+
+def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "tiny", steps: int = 1000,
+          seed: int = 0, resume: bool = False, env_options: dict | None = None, config: dict | None = None,
+          checkpoint_every: int = 1000, log_every: int = 250, eval_every: int = 0, eval_episodes: int = 1,
+          prefill: int | None = None, init_from: str | Path | None = None, parallel: bool = True,
+          progress: bool = True) -> dict:
+    """Trains `agent` on `task` for `steps` policy steps (summed over environments); returns the final summary."""
+    from tqdm.auto import tqdm
+
+    logdir = Path(logdir)
+    env_options = dict(env_options or {})
+    cfg = make_config(preset, agent=agent, **(config or {}))
+    logdir.mkdir(parents=True, exist_ok=True)
+    run_info = {"task": task, "agent": agent, "seed": seed, "env_options": env_options, "config": asdict(cfg)}
+    config_path = logdir / "config.json"
+    if resume and config_path.exists():
+        saved = json.loads(config_path.read_text())
+        if (saved["task"], saved["agent"], saved["config"]["preset"]) != (task, agent, preset):
+            raise ValueError(f"resume: run {logdir} is {saved['agent']}/{saved['task']}/{saved['config']['preset']},"
+                             f" not {agent}/{task}/{preset}")
+    config_path.write_text(json.dumps(run_info, indent=1))
+
+    envs = BatchedEnv(task, cfg.num_envs, seed=seed, parallel=parallel, **env_options)
+    ag = make_agent(cfg, envs.obs_space, envs.act_space)
+    key = jax.random.PRNGKey(seed)
+    key, init_key = jax.random.split(key)
+    state = ag.init(init_key)
+    replay = Replay(cfg.replay_capacity, cfg.num_envs, replay_spaces(envs.obs_space, envs.act_space), seed)
+    ckpt = Checkpointer(logdir / "ckpt")
+    counters = {"step": 0, "updates": 0, "episodes": 0, "update_credit": 0.0}
+    if resume and ckpt.latest_step() is not None:
+        meta = ckpt.restore_meta()
+        state, replay_state, meta = ckpt.restore(state, replay.template(meta["replay"]["filled"]))
+        replay.load_state_dict(replay_state, meta["replay"])
+        counters = meta["counters"]
+        key = jnp.asarray(np.array(meta["key"], np.uint32))
+    elif init_from is not None:
+        state = _init_from(ag, state, init_from)
+
+    policy = jax.jit(ag.policy, static_argnames="explore")
+    train_step = jax.jit(ag.train_step)
+    prefill = cfg.batch_size * cfg.batch_length if prefill is None else prefill
+    updates_per_step = cfg.train_ratio / (cfg.batch_size * cfg.batch_length)
+    metrics_file = open(logdir / "metrics.jsonl", "a")
+
+    def save():
+        meta = {"counters": counters, "key": np.asarray(key).tolist(), "replay": replay.meta()}
+        ckpt.save(counters["step"], state, replay.state_dict(), meta)
+
+    def log(record):
+        metrics_file.write(json.dumps({k: float(v) if hasattr(v, "dtype") else v for k, v in record.items()}) + "\n")
+        metrics_file.flush()
+
+    obs = envs.reset()
+    carry = ag.initial_carry(cfg.num_envs)
+    ep_return = np.zeros(cfg.num_envs)
+    ep_length = np.zeros(cfg.num_envs, np.int64)
+    finished, last_metrics = [], {}
+    last_log, last_ckpt, t_log = counters["step"], counters["step"], time.perf_counter()
+    interrupted = False
+    bar = tqdm(total=steps, initial=min(counters["step"], steps), desc=f"{agent} {task}", disable=not progress,
+               unit="step")
+    with Interrupted() as stop:
+        while counters["step"] < steps:
+            key, k_act, k_train = jax.random.split(key, 3)
+            device_obs = {k: jnp.asarray(v) for k, v in obs.items() if k not in ("is_last", "is_terminal")}
+            prev_action = np.where(obs["is_first"][:, None], 0.0, np.asarray(carry["prev_action"]))
+            action, carry, _ = policy(state, carry, device_obs, k_act)
+            action = np.asarray(action)
+            replay.add({**obs, "action": prev_action.astype(np.float32)})
+            ep_return = np.where(obs["is_first"], 0.0, ep_return + obs["reward"])
+            ep_length = np.where(obs["is_first"], 0, ep_length + 1)
+            for i in np.flatnonzero(obs["is_last"]):
+                finished.append((float(ep_return[i]), int(ep_length[i])))
+                counters["episodes"] += 1
+            obs = envs.step(action)
+            counters["step"] += cfg.num_envs
+            bar.update(cfg.num_envs)
+
+            if len(replay) >= prefill and replay.can_sample(cfg.batch_length):
+                counters["update_credit"] += cfg.num_envs * updates_per_step
+                while counters["update_credit"] >= 1.0:
+                    batch = replay.sample(cfg.batch_size, cfg.batch_length)
+                    batch.pop("is_last")
+                    key, k_train = jax.random.split(key)
+                    state, last_metrics = train_step(state, batch, k_train)
+                    counters["updates"] += 1
+                    counters["update_credit"] -= 1.0
+
+            if counters["step"] - last_log >= log_every or counters["step"] >= steps:
+                now = time.perf_counter()
+                record = {"step": counters["step"], "updates": counters["updates"],
+                          "episodes": counters["episodes"], "fps": (counters["step"] - last_log) / (now - t_log),
+                          "replay_steps": len(replay)}
+                if finished:
+                    record["episode/return"] = float(np.mean([r for r, _ in finished]))
+                    record["episode/length"] = float(np.mean([n for _, n in finished]))
+                    finished = []
+                record.update({k: float(v) for k, v in jax.device_get(last_metrics).items()})
+                if eval_every and counters["step"] // eval_every != last_log // eval_every:
+                    from hrl_core.evaluate import evaluate
+
+                    results = evaluate(ag, state, task, "train" if "speed" in task else None, eval_episodes,
+                                       env_options=env_options, seed=seed + 10_000)
+                    record["eval/return"] = float(np.mean([r["mean_return"] for r in results]))
+                log(record)
+                bar.set_postfix({k: round(record[k], 1) for k in ("episode/return", "fps") if k in record})
+                last_log, t_log = counters["step"], now
+            if counters["step"] - last_ckpt >= checkpoint_every:
+                save()
+                last_ckpt = counters["step"]
+            if stop.flag:
+                interrupted = True
+                break
+    bar.close()
+    if ckpt.latest_step() != counters["step"]:
+        save()
+    envs.close()
+    ckpt.close()
+    metrics_file.close()
+    summary = {"logdir": str(logdir), "step": counters["step"], "updates": counters["updates"],
+               "episodes": counters["episodes"], "replay_steps": len(replay),
+               "replay_bytes_per_step": replay.bytes_per_step, "interrupted": interrupted}
+    (logdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def read_metrics(logdir: str | Path) -> list[dict]:
+    path = Path(logdir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"no metrics at {path}; train the run first")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
