@@ -1,0 +1,303 @@
+"""Director: a manager picks a latent goal every K steps, a worker reaches it; both on the shared world model.
+
+Parts (for freezing and fine-tuning): WM world model, G goal autoencoder, M manager, W worker, V the three critics.
+
+- Goal space: the world model's deter vector. The goal autoencoder (G) encodes a deter state into `goal_codes`
+  categoricals of `goal_classes` (straight-through one-hot samples) and decodes it back; it trains on replayed
+  posterior states: squared reconstruction error + beta KL(q(z|s) || uniform), beta adapted multiplicatively to hold
+  the KL near `goal_kl_target` nats (choice: target-KL, as Director, not free nats).
+- Manager (M): every K steps samples a code from pi(z | state, task); the decoded goal is held for K steps. Trained
+  by REINFORCE on the abstract trajectory (H/K decisions, rewards summed over each K-step segment, discount gamma^K)
+  with advantage w_ext A_ext + w_expl A_expl, each term from its own critic and return normaliser. Extrinsic reward:
+  the world model's reward head; exploration reward: the goal autoencoder's reconstruction error of the next state.
+  Entropy: a scale adapted to hold the entropy at `manager_entropy_target` of its maximum (choice: normalised target).
+- Worker (W): pi(a | state, goal [, task]) trained by backprop through the model on the max-cosine goal reward
+  r = (g/m).(s/m), m = max(|g|, |s|) (+ `worker_extrinsic` x extrinsic reward, 0 by default), with its own critic.
+  Its returns are computed per goal segment over K+1 overlapping states (choice: overlapping windows), so the value
+  bootstrapped at a segment's end is for the goal that segment pursued.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from hrl_core import nets
+from hrl_core.agents import common
+from hrl_core.config import Config
+from hrl_core.world_model import WorldModel, features, imagine, imagined_outcomes, world_model_loss
+
+PART_PARAMS = {"WM": ("wm",), "G": ("goal_ae",), "M": ("manager",), "W": ("worker",),
+               "V": ("critic_ext", "critic_expl", "critic_goal")}
+REWARDS = ("ext", "expl", "goal")
+ADAPT_RATE = 0.01
+
+
+def max_cosine(goal, state):
+    """(g/m) . (s/m) with m = max(|g|, |s|): the cosine when the norms match, smaller when they do not."""
+    norm = jnp.maximum(jnp.linalg.norm(goal, axis=-1), jnp.linalg.norm(state, axis=-1))[..., None]
+    norm = jnp.maximum(norm, 1e-8)
+    return jnp.sum((goal / norm) * (state / norm), -1)
+
+
+class GoalAutoencoder(nn.Module):
+    codes: int
+    classes: int
+    units: int
+    layers: int
+    deter: int
+
+    def setup(self):
+        self.encoder = nets.MLP(self.units, self.layers, self.codes * self.classes)
+        self.decoder = nets.MLP(self.units, self.layers, self.deter)
+
+    def encode(self, deter):
+        return self.encoder(deter).reshape(*deter.shape[:-1], self.codes, self.classes)
+
+    def decode(self, code):
+        return self.decoder(code.reshape(*code.shape[:-2], -1))
+
+    def __call__(self, deter, key):
+        logits = self.encode(deter)
+        return self.decode(nets.sample_onehot(key, logits)), logits
+
+
+class Manager(nn.Module):
+    codes: int
+    classes: int
+    units: int
+    layers: int
+
+    @nn.compact
+    def __call__(self, feat):
+        return nets.MLP(self.units, self.layers, self.codes * self.classes)(feat).reshape(
+            *feat.shape[:-1], self.codes, self.classes)
+
+
+class DirectorAgent:
+    def __init__(self, cfg: Config, obs_space: dict, act_space):
+        self.cfg, self.obs_space, self.act_space = cfg, obs_space, act_space
+        self.wm = common.world_model_for(cfg, obs_space, act_space)
+        self.task_dim = obs_space["task"].shape[0] if "task" in obs_space else 0
+        units, layers = cfg.mlp_units, cfg.mlp_layers
+        self.goal_ae = GoalAutoencoder(cfg.goal_codes, cfg.goal_classes, units, layers, cfg.deter)
+        self.manager = Manager(cfg.goal_codes, cfg.goal_classes, units, layers)
+        self.worker = common.Actor(act_space.shape[0], units, layers)
+        self.critic = common.Critic(units, layers)
+        ac = common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5)
+        self.optimizers = {"wm": common.optimizer(cfg.wm_lr, cfg.wm_clip, 1e-8), "goal_ae": ac, "manager": ac,
+                           "worker": ac, "critic_ext": ac, "critic_expl": ac, "critic_goal": ac}
+        self.trainable = {name for part in cfg.parts for name in PART_PARAMS[part]}
+        self.max_manager_entropy = cfg.goal_codes * jnp.log(cfg.goal_classes)
+
+    # ----- inputs -----
+    def _task(self, task, like):
+        return None if task is None else jnp.broadcast_to(task, (*like.shape[:-1], task.shape[-1]))
+
+    def manager_input(self, latent, task):
+        return features(latent, self._task(task, latent["deter"]))
+
+    def worker_input(self, latent, goal, task):
+        feat = features(latent, self._task(task, latent["deter"]) if self.cfg.worker_task_input else None)
+        return jnp.concatenate([feat, goal], -1)
+
+    # ----- set-up -----
+    def init(self, key) -> dict:
+        cfg = self.cfg
+        keys = jax.random.split(key, 8)
+        obs = common.dummy_obs(self.obs_space)
+        task = obs.get("task")
+        wm_params = self.wm.init(keys[0], obs, jnp.zeros((1, self.act_space.shape[0])), task, keys[1])
+        latent = self.wm.initial((1,))
+        goal = jnp.zeros((1, cfg.deter))
+        m_feat, w_feat = self.manager_input(latent, task), self.worker_input(latent, goal, task)
+        params = {"wm": wm_params, "goal_ae": self.goal_ae.init(keys[2], goal, keys[3]),
+                  "manager": self.manager.init(keys[4], m_feat), "worker": self.worker.init(keys[5], w_feat),
+                  "critic_ext": self.critic.init(keys[6], m_feat), "critic_expl": self.critic.init(keys[7], m_feat),
+                  "critic_goal": self.critic.init(keys[6], w_feat)}
+        return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
+                "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
+                "retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS},
+                "adapt": {"goal_kl": jnp.zeros((), jnp.float32),  # log scales; strong float32 types so the
+                          "manager_entropy": jnp.full((), jnp.log(1e-2), jnp.float32)}}  # update never recompiles
+
+    def initial_carry(self, batch: int) -> dict:
+        cfg = self.cfg
+        return {"state": self.wm.initial((batch,)), "prev_action": jnp.zeros((batch, self.act_space.shape[0])),
+                "goal": jnp.zeros((batch, cfg.deter)), "code": jnp.zeros((batch, cfg.goal_codes, cfg.goal_classes)),
+                "t": jnp.zeros((batch,), jnp.int32)}
+
+    # ----- acting -----
+    def choose_goal(self, params, latent, task, key, explore: bool):
+        logits = self.manager.apply(params["manager"], self.manager_input(latent, task))
+        code = jax.nn.one_hot(jax.random.categorical(key, logits) if explore else jnp.argmax(logits, -1),
+                              self.cfg.goal_classes)
+        return code, self.goal_ae.apply(params["goal_ae"], code, method=GoalAutoencoder.decode)
+
+    def policy(self, state, carry, obs, key, explore: bool = True):
+        """One env step: the manager decides where t % K == 0 (t counts from each episode's first step)."""
+        params = state["params"]
+        k_obs, k_goal, k_act = jax.random.split(key, 3)
+        task = obs.get("task")
+        embed = self.wm.apply(params["wm"], obs, method=WorldModel.embed)
+        latent, _, _ = self.wm.apply(params["wm"], carry["state"], carry["prev_action"], embed, obs["is_first"],
+                                     task, k_obs, method=WorldModel.obs_step)
+        t = jnp.where(obs["is_first"], 0, carry["t"])
+        goal_reward = max_cosine(carry["goal"], latent["deter"])  # how close this step came to the held goal
+        decide = (t % self.cfg.manager_period == 0)
+        new_code, new_goal = self.choose_goal(params, latent, task, k_goal, explore)
+        code = jnp.where(decide[:, None, None], new_code, carry["code"])
+        goal = jnp.where(decide[:, None], new_goal, carry["goal"])
+        mean, std = self.worker.apply(params["worker"], self.worker_input(latent, goal, task))
+        action = common.sample_action(k_act, mean, std) if explore else mean
+        aux = {"code": jnp.argmax(code, -1), "goal": goal, "decision": decide,
+               "goal_reward": jnp.where(obs["is_first"], 0.0, goal_reward),
+               "goal_distance": jnp.linalg.norm(goal - latent["deter"], axis=-1), "deter": latent["deter"]}
+        return action, {"state": latent, "prev_action": action, "goal": goal, "code": code, "t": t + 1}, aux
+
+    # ----- learning -----
+    def goal_ae_loss(self, params, deter, log_beta, key):
+        cfg = self.cfg
+        recon, logits = self.goal_ae.apply(params, deter, key)
+        rec = jnp.sum((recon - deter) ** 2, -1).mean()
+        uniform = jnp.zeros_like(logits)
+        kl = nets.categorical_kl(logits, uniform).mean()
+        new_log_beta = jnp.clip(log_beta + ADAPT_RATE * jnp.sign(kl - cfg.goal_kl_target), -10.0, 10.0)
+        return rec + jnp.exp(log_beta) * kl, (new_log_beta, {"goal/recon": rec, "goal/kl": kl,
+                                                             "goal/beta": jnp.exp(log_beta)})
+
+    def _segments(self, x):
+        """[H+1, N, ...] -> [K+1, D*N, ...]: the K+1 states of each of the D = H/K goal segments.
+
+        Built from a reshape and a strided slice (no gather, whose gradient is a slow scatter on CPU)."""
+        cfg = self.cfg
+        d, k = cfg.horizon // cfg.manager_period, cfg.manager_period
+        body = jnp.swapaxes(x[:-1].reshape(d, k, *x.shape[1:]), 0, 1)  # [K, D, N, ...]
+        ends = x[k::k][None]  # [1, D, N, ...]: each segment's last state is the next one's first
+        return jnp.concatenate([body, ends], 0).reshape(k + 1, -1, *x.shape[2:])
+
+    def worker_loss(self, worker_params, params, state, start, task, key):
+        cfg = self.cfg
+        k_img, k_explore = jax.random.split(key)
+        n = start["deter"].shape[0]
+
+        def act(carry, latent, t, k):
+            k_goal, k_act = jax.random.split(k)
+            decide = t % cfg.manager_period == 0
+            new_code, new_goal = self.choose_goal(params, nets.sg(latent), task, k_goal, True)
+            code = jnp.where(decide, new_code, carry["code"])
+            goal = nets.sg(jnp.where(decide, new_goal, carry["goal"]))
+            mean, std = self.worker.apply(worker_params, self.worker_input(latent, goal, task))
+            aux = {"code": code, "goal": goal, "entropy": common.normal_entropy(std)}
+            return common.sample_action(k_act, mean, std), {"code": code, "goal": goal}, aux
+
+        carry0 = {"code": jnp.zeros((n, cfg.goal_codes, cfg.goal_classes)), "goal": jnp.zeros((n, cfg.deter))}
+        states, _, aux = imagine(self.wm, params["wm"], start, task, cfg.horizon, act, carry0, k_img)
+        feat, r_ext, cont, weight = imagined_outcomes(self.wm, params["wm"], states, task, cfg.discount)
+        nxt = states["deter"][1:]
+        recon, _ = self.goal_ae.apply(params["goal_ae"], nxt, k_explore)
+        r_expl = jnp.mean((recon - nxt) ** 2, -1)
+        r_goal = max_cosine(aux["goal"], nxt) + cfg.worker_extrinsic * r_ext
+
+        # Worker returns per goal segment (K+1 states, value bootstrapped with the segment's own goal).
+        goal_seg = self._segments(jnp.concatenate([aux["goal"], aux["goal"][-1:]], 0))[:1]  # goal at segment start
+        states_seg = jax.tree.map(self._segments, states)
+        w_in = self.worker_input(states_seg, jnp.broadcast_to(goal_seg, (*states_seg["deter"].shape[:-1],
+                                                                          cfg.deter)), task_segments(task, cfg))
+        value = nets.two_hot_mean(self.critic.apply(params["critic_goal"], w_in))
+        seg = lambda x: self._segments(jnp.concatenate([x, x[-1:]], 0))[:-1]  # noqa: E731  [K, D*N]
+        returns = nets.lambda_returns(seg(r_goal), value, seg(cont), cfg.discount, cfg.lam)
+        retnorm, scale = nets.update_return_scale(state["retnorm"]["goal"], nets.sg(returns), cfg.return_norm_decay)
+        seg_weight = nets.sg(jnp.cumprod(jnp.concatenate(
+            [jnp.ones_like(returns[:1]), cfg.discount * seg(cont)[:-1]], 0), 0) * seg(weight)[:1])
+        entropy = seg(aux["entropy"])
+        objective = returns / nets.sg(scale) + cfg.actor_entropy * entropy
+        loss = -jnp.mean(seg_weight * objective)
+        traj = {"states": nets.sg(states), "code": aux["code"], "r_ext": nets.sg(r_ext), "r_expl": nets.sg(r_expl),
+                "cont": nets.sg(cont), "weight": weight, "w_in": nets.sg(w_in), "w_returns": nets.sg(returns),
+                "w_weight": seg_weight}
+        metrics = {"worker/goal_reward": r_goal.mean(), "worker/return": returns.mean(),
+                   "worker/entropy": aux["entropy"].mean(), "manager/explore_reward": r_expl.mean(),
+                   "imag/reward": r_ext.mean()}
+        return loss, (traj, retnorm, metrics)
+
+    def manager_terms(self, params, state, traj, task):
+        """Abstract trajectory: decisions at t = 0, K, ..; per-reward lambda-returns, normalised advantages."""
+        cfg = self.cfg
+        k, d = cfg.manager_period, cfg.horizon // cfg.manager_period
+        decision_states = jax.tree.map(lambda x: x[::k], traj["states"])  # [D+1, N, ...]
+        m_in = self.manager_input(decision_states, task)
+        seg_sum = lambda x: x.reshape(d, k, *x.shape[1:]).sum(1)  # noqa: E731
+        cont = traj["cont"].reshape(d, k, *traj["cont"].shape[1:]).prod(1)
+        out = {"m_in": m_in, "cont": cont}
+        advantage, new_retnorm = 0.0, {}
+        for name, weight in (("ext", cfg.extrinsic_weight), ("expl", cfg.exploration_weight)):
+            value = nets.two_hot_mean(self.critic.apply(params[f"critic_{name}"], m_in))
+            returns = nets.lambda_returns(seg_sum(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
+            new_retnorm[name], scale = nets.update_return_scale(state["retnorm"][name], returns, cfg.return_norm_decay)
+            advantage = advantage + weight * (returns - value[:-1]) / scale
+            out[f"returns_{name}"] = returns
+        out["advantage"] = nets.sg(advantage)
+        out["weight"] = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:1]), cfg.discount ** k * cont[:-1]], 0), 0)
+        return out, new_retnorm
+
+    def manager_loss(self, manager_params, m_in, codes, advantage, weight, log_eta):
+        logits = self.manager.apply(manager_params, m_in[:-1])
+        logp = jnp.sum(codes * jax.nn.log_softmax(logits), (-2, -1))
+        entropy = nets.categorical_entropy(logits)
+        loss = -jnp.mean(weight * (logp * advantage + jnp.exp(log_eta) * entropy))
+        return loss, entropy.mean()
+
+    def train_step(self, state, batch, key):
+        """One full update (world model, goal autoencoder, manager, worker, critics); pure, jit it whole."""
+        cfg = self.cfg
+        params = state["params"]
+        batch = common.time_major(batch)
+        k_wm, k_goal, k_img = jax.random.split(key, 3)
+        (wm_loss, (post, wm_metrics)), wm_grads = jax.value_and_grad(
+            lambda p: world_model_loss(self.wm, p, batch, k_wm), has_aux=True)(params["wm"])
+        start = jax.tree.map(lambda x: nets.sg(x.reshape(-1, *x.shape[2:])), post)
+        task = batch["task"].reshape(-1, self.task_dim) if self.task_dim else None
+
+        (g_loss, (log_beta, g_metrics)), g_grads = jax.value_and_grad(self.goal_ae_loss, has_aux=True)(
+            params["goal_ae"], start["deter"], state["adapt"]["goal_kl"], k_goal)
+        (w_loss, (traj, w_retnorm, w_metrics)), w_grads = jax.value_and_grad(self.worker_loss, has_aux=True)(
+            params["worker"], params, state, start, task, k_img)
+        m, m_retnorm = self.manager_terms(params, state, traj, task)
+        codes = traj["code"][::cfg.manager_period]
+        (m_loss, m_entropy), m_grads = jax.value_and_grad(self.manager_loss, has_aux=True)(
+            params["manager"], m["m_in"], codes, m["advantage"], m["weight"], state["adapt"]["manager_entropy"])
+        log_eta = jnp.clip(state["adapt"]["manager_entropy"] + ADAPT_RATE * jnp.sign(
+            cfg.manager_entropy_target * self.max_manager_entropy - m_entropy), -10.0, 2.0)
+
+        grads = {"wm": wm_grads, "goal_ae": g_grads, "manager": m_grads, "worker": w_grads}
+        c_losses = {}
+        inputs = {"ext": (m["m_in"], m["returns_ext"], m["weight"]), "expl": (m["m_in"], m["returns_expl"], m["weight"]),
+                  "goal": (traj["w_in"], traj["w_returns"], traj["w_weight"])}
+        for name, (feat, returns, weight) in inputs.items():
+            c_losses[name], grads[f"critic_{name}"] = jax.value_and_grad(
+                lambda p: common.critic_loss(self.critic, p, state["slow_critic"][name], feat, returns, weight))(
+                params[f"critic_{name}"])
+        new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers, self.trainable)
+        slow = {r: common.ema(state["slow_critic"][r], new_params[f"critic_{r}"], cfg.slow_critic_fraction)
+                if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in REWARDS}
+        retnorm = {"ext": m_retnorm["ext"], "expl": m_retnorm["expl"], "goal": w_retnorm}
+        retnorm = {r: retnorm[r] if ("manager" if r != "goal" else "worker") in self.trainable else state["retnorm"][r]
+                   for r in REWARDS}
+        adapt = {"goal_kl": log_beta if "goal_ae" in self.trainable else state["adapt"]["goal_kl"],
+                 "manager_entropy": log_eta if "manager" in self.trainable else state["adapt"]["manager_entropy"]}
+        new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow, "retnorm": retnorm, "adapt": adapt}
+        metrics = {"loss/wm": wm_loss, "loss/goal_ae": g_loss, "loss/worker": w_loss, "loss/manager": m_loss,
+                   "manager/entropy": m_entropy, "manager/entropy_scale": jnp.exp(log_eta),
+                   "manager/advantage": m["advantage"].mean(), "manager/return_ext": m["returns_ext"].mean(),
+                   **{f"loss/critic_{k}": v for k, v in c_losses.items()}, **wm_metrics, **g_metrics, **w_metrics}
+        return new_state, metrics
+
+
+def task_segments(task, cfg: Config):
+    """The per-start task vector broadcast over segment layout [K+1, D*N, task] (tasks are constant in a rollout)."""
+    if task is None:
+        return None
+    d = cfg.horizon // cfg.manager_period
+    return jnp.broadcast_to(jnp.tile(task, (d, 1))[None], (cfg.manager_period + 1, d * task.shape[0], task.shape[-1]))

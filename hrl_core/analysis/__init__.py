@@ -1,0 +1,1 @@
+"""Analysis helpers the notebooks call: goal decoding and rollout traces, horizon measures."""
