@@ -72,20 +72,13 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
     from hrl_core.envs import make_env
-    from hrl_core.train import replay_spaces
+    from hrl_core.train import random_batch
 
     cfg = make_config(preset, agent=agent)
     env = make_env(task)
     ag = make_agent(cfg, env.obs_space, env.act_space)
     state = ag.init(jax.random.PRNGKey(0))
-    rng = np.random.default_rng(0)
-    batch = {}
-    for k, (shape, dtype) in replay_spaces(env.obs_space, env.act_space).items():
-        if k == "is_last":
-            continue
-        full = (cfg.batch_size, cfg.batch_length, *shape)
-        batch[k] = (rng.integers(0, 255, full).astype(dtype) if dtype == np.uint8
-                    else np.zeros(full, dtype) if dtype == bool else rng.standard_normal(full).astype(dtype))
+    batch = random_batch(env.obs_space, env.act_space, cfg)
     step = jax.jit(ag.train_step)
     start = time.perf_counter()
     compiled = step.lower(state, batch, jax.random.PRNGKey(0)).compile()

@@ -57,6 +57,19 @@ def replay_spaces(obs_space: dict, act_space) -> dict:
     return spaces
 
 
+def random_batch(obs_space: dict, act_space, cfg: Config, seed: int = 0) -> dict:
+    """A replay-shaped batch [B, T, ...] of random data (benchmarks and tests)."""
+    rng = np.random.default_rng(seed)
+    batch = {}
+    for k, (shape, dtype) in replay_spaces(obs_space, act_space).items():
+        if k == "is_last":
+            continue
+        full = (cfg.batch_size, cfg.batch_length, *shape)
+        batch[k] = (rng.integers(0, 255, full).astype(np.uint8) if dtype == np.uint8
+                    else np.zeros(full, bool) if dtype == bool else rng.uniform(-1, 1, full).astype(np.float32))
+    return batch
+
+
 def load_config(logdir: str | Path) -> tuple[Config, dict]:
     path = Path(logdir) / "config.json"
     if not path.exists():
