@@ -95,9 +95,9 @@ def load_agent(logdir: str | Path, step: int | None = None):
     return agent, state, {**saved, "meta": meta}
 
 
-def _init_from(agent, state, source: str | Path):
+def _init_from(state, source: str | Path):
     """Copies every parameter group of a trained run into `state` (optimisers restart)."""
-    src_agent, src_state, _ = load_agent(source)
+    _, src_state, _ = load_agent(source)
     params = dict(state["params"])
     for name, value in src_state["params"].items():
         if name in params and jax.tree.structure(params[name]) == jax.tree.structure(value):
@@ -145,7 +145,7 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
         counters = meta["counters"]
         key = jnp.asarray(np.array(meta["key"], np.uint32))
     elif init_from is not None:
-        state = _init_from(ag, state, init_from)
+        state = _init_from(state, init_from)
 
     policy = jax.jit(ag.policy, static_argnames="explore")
     train_step = jax.jit(ag.train_step)
@@ -172,7 +172,7 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
                unit="step")
     with Interrupted() as stop:
         while counters["step"] < steps:
-            key, k_act, k_train = jax.random.split(key, 3)
+            key, k_act = jax.random.split(key)
             device_obs = {k: jnp.asarray(v) for k, v in obs.items() if k not in ("is_last", "is_terminal")}
             prev_action = np.where(obs["is_first"][:, None], 0.0, np.asarray(carry["prev_action"]))
             action, carry, _ = policy(state, carry, device_obs, k_act)

@@ -99,8 +99,7 @@ class WorldModel(nn.Module):
         return {"deter": deter, "stoch": nets.sample_onehot(key, post)}, post, prior
 
     def heads(self, feat):
-        out = {"reward_logits": self.reward_head(feat), "cont_logit": self.cont_head(feat)[..., 0]}
-        return out
+        return {"reward_logits": self.reward_head(feat), "cont_logit": self.cont_head(feat)[..., 0]}
 
     def decode(self, feat):
         out = {"image": self.image_decoder(feat)}
