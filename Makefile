@@ -1,4 +1,4 @@
-# make demo: the main job (a small, real, end-to-end run on the tiny preset); make test: the test suite.
+# make demo: the main job (the notebook series, end to end, on the tiny preset); make test: the test suite.
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
@@ -8,7 +8,7 @@ install:
 	@bash scripts/install.sh
 
 demo: install
-	$(VENV)/bin/hrl demo
+	$(VENV)/bin/hrl notebooks --preset tiny
 
 test: install
 	$(VENV)/bin/python -m pytest -q tests

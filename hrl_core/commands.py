@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def _options(pairs) -> dict:
@@ -82,7 +83,7 @@ def register(sub) -> None:
     p.add_argument("--agent", choices=AGENTS, default="dreamer")
     p.add_argument("--updates", type=int, default=5)
     p.set_defaults(func=cmd_bench)
-    register_demo(sub)
+    register_notebooks(sub)
 
 
 def _with_parts(func):
@@ -93,40 +94,27 @@ def _with_parts(func):
     return run
 
 
-def cmd_demo(args) -> int:
-    """The main job until the notebook series lands: both agents on the speed task, eval on train and held-out
-    speeds, and the Director's goals decoded beside the frames."""
-    from pathlib import Path
+def cmd_notebooks(args) -> int:
+    from hrl_core.series import NotebookFailed, run_series
 
-    import numpy as np
-
-    from hrl_core.analysis.goals import run_trace
-    from hrl_core.evaluate import evaluate_run
-    from hrl_core.train import train
-    from hrl_core.viz.frames import save_frames
-
-    out = Path(args.out)
-    options = {"time_limit": args.time_limit}
-    summary = {}
-    for agent in ("dreamer", "director"):
-        logdir = out / agent
-        train(args.task, logdir, agent=agent, preset="tiny", steps=args.steps, env_options=options,
-              resume=True, log_every=50)
-        summary[agent] = {split: [round(r["mean_return"], 2) for r in evaluate_run(logdir, split, 1)["results"]]
-                          for split in ("train", "ood")}
-    trace = run_trace(out / "director", steps=32)
-    frames = np.concatenate([trace["image"], trace["goal_image"]], axis=1)  # observation above, decoded goal below
-    save_frames(frames, out / "director_goals.png")
-    (out / "demo.json").write_text(json.dumps(summary, indent=1))
-    print(json.dumps(summary, indent=1))
-    print(f"wrote {out}/demo.json and {out}/director_goals.png")
+    try:
+        executed = run_series(args.preset, args.only, args.out, _options(args.param), progress=not args.no_progress)
+    except NotebookFailed as err:
+        print(f"hrl notebooks: error: {err}", file=sys.stderr)
+        return 1
+    print("executed: " + ", ".join(str(p) for p in executed))
+    print(f"figures and metrics: {executed[0].parent}/NN_name/")
     return 0
 
 
-def register_demo(sub) -> None:
-    p = sub.add_parser("demo", help="small end-to-end job: train both agents (tiny), evaluate, decode goals")
-    p.add_argument("--task", default="walker_speed")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--time-limit", type=float, default=5.0, help="episode length in seconds")
-    p.add_argument("--out", default="outputs/demo")
-    p.set_defaults(func=cmd_demo)
+def register_notebooks(sub) -> None:
+    from hrl_core.cli import _parse_option
+
+    p = sub.add_parser("notebooks", help="run the notebook series through papermill, in order (the main job)")
+    p.add_argument("--preset", default="tiny", help="tiny (CPU, the default) or a GPU scale: size1m, S, M")
+    p.add_argument("--only", nargs="*", metavar="NN", help="run only these notebooks, e.g. --only 03 04")
+    p.add_argument("--out", help="output folder (default outputs/notebooks/PRESET)")
+    p.add_argument("--param", type=_parse_option, action="append", metavar="KEY=VALUE",
+                   help="a notebook parameter for every notebook that declares it, e.g. steps=1000 seeds=[0,1,2]")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_notebooks)

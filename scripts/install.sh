@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Idempotent set-up: the Debian GL libraries for headless rendering, then .venv with the pinned packages.
+# Idempotent set-up: the Debian GL libraries for headless rendering, Chromium for PNG figures (kaleido), then
+# .venv with the pinned packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 APT_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libosmesa6"
+OPTIONAL_APT_PACKAGES="chromium"  # without it, figures are written as HTML only
 
 missing=""
 for pkg in $APT_PACKAGES; do
@@ -18,6 +20,16 @@ if [ -n "$missing" ]; then
     echo "error: missing Debian packages for headless rendering:$missing" >&2
     echo "install them with: sudo apt-get install$missing" >&2
     exit 1
+  fi
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends $OPTIONAL_APT_PACKAGES >/dev/null; } ||
+      echo "note: could not install $OPTIONAL_APT_PACKAGES; figures will be HTML only" >&2
+  else
+    echo "note: no Chromium; figures will be HTML only (sudo apt-get install $OPTIONAL_APT_PACKAGES for PNGs)" >&2
   fi
 fi
 

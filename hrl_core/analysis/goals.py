@@ -29,7 +29,8 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = 
     """Runs `steps` env steps (across episodes) and records, per step, the observation and the policy's internals.
 
     Keys: image, reward, is_first, action, and for Director code, goal, decision, goal_reward, goal_distance, deter,
-    plus goal_image (the held goal decoded, aligned with image).
+    plus goal_image (the held goal decoded, aligned with image) and state_image (the current deter decoded the same
+    way: what a perfectly reached goal would look like, and how well the decoder sees this state at all).
     """
     policy = jax.jit(agent.policy, static_argnames="explore")
     key = jax.random.PRNGKey(seed)
@@ -50,6 +51,7 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = 
     trace = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     if "goal" in trace:
         trace["goal_image"] = decode_goals(agent, state, trace["goal"], trace.get("task"))
+        trace["state_image"] = decode_goals(agent, state, trace["deter"], trace.get("task"))
     return trace
 
 
@@ -61,3 +63,25 @@ def run_trace(logdir, steps: int = 64, task: str | None = None, seed: int = 0, e
     agent, state, info = load_agent(logdir)
     env = make_env(task or info["task"], seed=seed, **{**info["env_options"], **(env_options or {})})
     return rollout_trace(agent, state, env, steps, seed)
+
+
+def split_episodes(trace: dict) -> list[dict]:
+    """A multi-episode trace -> one trace per episode (split where is_first is set)."""
+    starts = np.flatnonzero(trace["is_first"])
+    if len(starts) == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    bounds = list(starts) + [len(trace["is_first"])]
+    return [{k: v[a:b] for k, v in trace.items()} for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def goal_columns(episode: dict, period: int, columns: int = 8) -> dict:
+    """Evenly spaced manager decisions of one episode: observation at the decision, decoded goal, observation when
+    the goal expires (K steps later), and the state at the decision decoded like a goal. Keys: steps, observation,
+    state, goal, reached."""
+    decisions = np.flatnonzero(episode["decision"])
+    decisions = decisions[decisions + period < len(episode["image"])]
+    if len(decisions) == 0:
+        raise ValueError(f"the episode ({len(episode['image'])} steps) has no complete goal period (K={period})")
+    pick = decisions[np.unique(np.linspace(0, len(decisions) - 1, columns).round().astype(int))]
+    return {"steps": pick.tolist(), "observation": episode["image"][pick], "state": episode["state_image"][pick],
+            "goal": episode["goal_image"][pick], "reached": episode["image"][pick + period]}

@@ -1,0 +1,114 @@
+"""The numbered notebook series: where its runs and outputs live, and `run_series` (papermill, in order).
+
+Layout under OUT (default outputs/notebooks/PRESET):
+    NN_name.ipynb        the executed copy of each notebook
+    NN_name/             its figures (HTML, PNG when a Chromium exists) and metrics.json
+    runs/TASK-AGENT-sS/  the training runs that 01 (and 05) write and later notebooks read
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+NOTEBOOKS = ("01_train", "02_horizon_analysis", "03_goal_decoding", "04_generalization", "05_finetune_ablation")
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+# Settings per scale on top of each notebook's own parameter cell, which holds the tiny (CPU) settings. A key
+# reaches only the notebooks that declare it. Time limits of None keep each task's own episode length.
+_REAL_SCALE = {
+    "steps": 300_000, "seeds": [0, 1, 2], "time_limits": {"walker_speed": None, "maze_train": None},
+    "episodes": 5, "perturbations": 16, "window": 64, "trace_steps": 1000, "finetune_steps": 100_000,
+    "time_limit": None,
+}
+SCALES = {"tiny": {}, "size1m": _REAL_SCALE, "S": _REAL_SCALE, "M": _REAL_SCALE}
+
+
+class MissingRun(FileNotFoundError):
+    """A notebook needs a run that an earlier notebook writes."""
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the series raised; the message carries its error and where its executed copy is."""
+
+
+def notebook_names(only=None) -> list[str]:
+    """Series names selected by number or name (`["03"]`, `["03_goal_decoding"]`); all when `only` is empty."""
+    if not only:
+        return list(NOTEBOOKS)
+    chosen = []
+    for item in only:
+        matches = [n for n in NOTEBOOKS if n == item or n.split("_")[0] == str(item).zfill(2)]
+        if not matches:
+            raise ValueError(f"--only={item!r} is not valid; allowed values: "
+                             f"{', '.join(n.split('_')[0] for n in NOTEBOOKS)} or the full names {', '.join(NOTEBOOKS)}")
+        chosen += matches
+    return [n for n in NOTEBOOKS if n in chosen]
+
+
+def output_dir(out: str | Path, notebook: str) -> Path:
+    folder = Path(out) / notebook
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_path(runs: str | Path, task: str, agent: str, seed: int) -> Path:
+    return Path(runs) / f"{task}-{agent}-s{seed}"
+
+
+def require_run(runs: str | Path, task: str, agent: str, seed: int, notebook: str = "01_train") -> Path:
+    """The run's folder, or a MissingRun error naming the notebook that trains it."""
+    path = run_path(runs, task, agent, seed)
+    if not (path / "config.json").exists() or not any((path / "ckpt").glob("*")):
+        number = notebook.split("_")[0]
+        raise MissingRun(f"no trained {agent} run on {task} with seed {seed} at {path}: run notebooks/{notebook}.ipynb "
+                         f"first with that task, agent and seed (`hrl notebooks --only {number}` with the same --out)")
+    return path
+
+
+def write_metrics(folder: str | Path, metrics: dict) -> Path:
+    path = Path(folder) / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=1, default=float))
+    return path
+
+
+def declared_parameters(notebook: str) -> list[str]:
+    """The names in a notebook's `parameters` cell."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb")))
+
+
+def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None = None) -> dict:
+    """The papermill parameters for one notebook: scale settings and overrides it declares, plus paths."""
+    declared = declared_parameters(notebook)
+    values = {**SCALES[preset], **(overrides or {}), "preset": preset, "out": str(out), "runs": str(out / "runs")}
+    return {k: v for k, v in values.items() if k in declared}
+
+
+def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, overrides: dict | None = None,
+               progress: bool = True) -> list[Path]:
+    """Executes the selected notebooks in order; returns the executed copies. Stops at the first failure."""
+    import papermill
+
+    from hrl_core.config import PRESETS
+    from hrl_core.validation import check_choice, check_keys
+
+    check_choice("preset", preset, [p for p in PRESETS if p in SCALES])
+    names = notebook_names(only)
+    check_keys("notebook parameter", overrides or {},
+               {p for name in names for p in declared_parameters(name)} - {"preset", "out", "runs"})
+    out = Path(out or f"outputs/notebooks/{preset}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    executed = []
+    for name in names:
+        target = out / f"{name}.ipynb"
+        try:
+            papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(target),
+                                       parameters=parameters_for(name, preset, out, overrides),
+                                       kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=progress)
+        except papermill.PapermillExecutionError as err:
+            raise NotebookFailed(f"notebook {name} failed with {err.ename}: {err.evalue} (executed copy with the "
+                                 f"traceback: {target})") from None
+        executed.append(target)
+    return executed

@@ -1,0 +1,208 @@
+"""Plotly figures for the notebook series, and `save_figure` (interactive HTML, plus PNG when a Chromium exists)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+AGENT_COLOURS = {"dreamer": "#1f77b4", "director": "#d62728"}
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def has_chromium() -> bool:
+    """True when kaleido can find a browser for static export (Debian: `apt-get install chromium`)."""
+    import os
+
+    return bool(os.environ.get("BROWSER_PATH")) or any(shutil.which(name) for name in CHROMIUM_NAMES)
+
+
+def save_figure(fig, folder: str | Path, name: str, png: bool | None = None) -> list[Path]:
+    """Writes NAME.html (plotly.js shared once per folder, works offline) and NAME.png when a Chromium exists."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    html = folder / f"{name}.html"
+    fig.write_html(html, include_plotlyjs="directory")
+    written = [html]
+    if (has_chromium() if png is None else png):
+        fig.write_image(folder / f"{name}.png", scale=2)
+        written.append(folder / f"{name}.png")
+    return written
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def mean_band(fig, x, ys, name: str, colour: str, row=None, col=None, showlegend: bool = True, dash=None):
+    """Adds the mean of `ys` [runs, len(x)] as a line with a min-max band across runs."""
+    import plotly.graph_objects as go
+
+    ys = np.asarray(ys, float)
+    mean, lo, hi = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
+    where = {} if row is None else {"row": row, "col": col}
+    if len(ys) > 1:
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
+                                 fillcolor=_rgba(colour, 0.18), line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False, legendgroup=name), **where)
+    fig.add_trace(go.Scatter(x=x, y=mean, name=f"{name} (n={len(ys)})" if len(ys) > 1 else name, mode="lines+markers",
+                             line={"color": colour, "dash": dash}, legendgroup=name, showlegend=showlegend), **where)
+    return fig
+
+
+def resample(steps, values, grid) -> np.ndarray:
+    """Values logged at irregular `steps` onto `grid` (last value carried forward; NaN before the first)."""
+    steps, values = np.asarray(steps, float), np.asarray(values, float)
+    if len(steps) == 0:
+        return np.full(len(grid), np.nan)
+    idx = np.searchsorted(steps, grid, side="right") - 1
+    return np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def _colour(name: str, index: int) -> str:
+    return AGENT_COLOURS.get(name, PALETTE[index % len(PALETTE)])
+
+
+def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Learning curves", points: int = 40):
+    """panels: {panel title: {line name: [metrics records of one run, ...]}} -> one panel each, lines overlaid with
+    the mean over runs and a min-max band."""
+    from plotly.subplots import make_subplots
+
+    titles = list(panels)
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
+    names = list(dict.fromkeys(name for lines in panels.values() for name in lines))
+    shown = set()
+    for col, panel in enumerate(titles, 1):
+        for name, runs in panels[panel].items():
+            series = [s for s in ([(r["step"], r[metric]) for r in records if metric in r] for records in runs) if s]
+            if not series:
+                fig.add_annotation(text=f"{name}: no {metric} logged yet", showarrow=False, row=1, col=col, x=0.5,
+                                   y=0.95 - 0.08 * names.index(name), xref="x domain", yref="y domain")
+                continue
+            grid = np.linspace(min(s[0][0] for s in series), max(s[-1][0] for s in series), points)
+            ys = [resample(*zip(*s), grid) for s in series]
+            mean_band(fig, grid, ys, name, _colour(name, names.index(name)), 1, col, showlegend=name not in shown)
+            shown.add(name)
+        fig.update_xaxes(title_text="environment steps", row=1, col=col)
+    fig.update_yaxes(title_text=metric, row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=400, width=max(620, 460 * len(titles)))
+    return fig
+
+
+def horizon_figure(table: list[dict], measured: dict):
+    """Left: decisions per episode and credit horizon in decisions against K (K = 1 is flat). Right: the measured
+    reward response to one replaced decision against lag, per agent, with its L90."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("decisions against manager period K",
+                                                        "reward response to one replaced decision"))
+    ks = [row["K"] for row in table]
+    for key, label, dash in (("decisions_per_episode", "decisions per episode", None),
+                             ("credit_horizon_decisions", "credit horizon H/K (decisions)", "dash"),
+                             ("imagination_decisions", "imagined decisions (horizon/K)", "dot")):
+        fig.add_trace(go.Scatter(x=ks, y=[row[key] for row in table], name=label, mode="lines+markers",
+                                 line={"color": "#444", "dash": dash}), row=1, col=1)
+    for i, (agent, result) in enumerate(measured.items()):
+        colour = _colour(agent, i)
+        fig.add_trace(go.Scatter(x=[result["period"]], y=[result["decisions_per_episode"]], mode="markers",
+                                 marker={"size": 13, "color": colour, "symbol": "star"},
+                                 name=f"{agent}: measured decisions per episode"), row=1, col=1)
+        reach = result["l90_steps"]
+        fig.add_trace(go.Scatter(x=result["lags"], y=result["response"], line={"color": colour},
+                                 name=f"{agent}: |delta r| (L90 {'none' if reach is None else f'{reach} steps'})"),
+                      row=1, col=2)
+        if reach is not None:
+            fig.add_vline(x=reach, line={"color": colour, "dash": "dot"}, row=1, col=2)
+    fig.update_xaxes(type="log", tickvals=ks, title_text="K (env steps per decision)", row=1, col=1)
+    fig.update_yaxes(type="log", dtick=1, title_text="decisions", row=1, col=1)
+    fig.update_xaxes(title_text="lag after the decision (env steps)", row=1, col=2)
+    fig.update_yaxes(title_text="mean |r_perturbed - r|", row=1, col=2)
+    fig.update_layout(title="Effective horizon: flat policy vs manager", template="plotly_white", height=430,
+                      width=1100)
+    return fig
+
+
+def generalization_figure(rows: list[dict], train_speeds, task: str = ""):
+    """Mean return against target speed per agent (band: min-max over seeds), the training range shaded and
+    held-out speeds marked with open symbols."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_vrect(x0=min(train_speeds), x1=max(train_speeds), fillcolor="#2ca02c", opacity=0.09, line_width=0,
+                  annotation_text="training range", annotation_position="top left")
+    agents = list(dict.fromkeys(r["agent"] for r in rows))
+    for i, agent in enumerate(agents):
+        mine = [r for r in rows if r["agent"] == agent]
+        speeds = np.array(sorted({r["speed"] for r in mine}))
+        seeds = sorted({r["seed"] for r in mine})
+        table = {(r["seed"], r["speed"]): r["mean_return"] for r in mine}
+        ys = [[table.get((s, v), np.nan) for v in speeds] for s in seeds]
+        mean_band(fig, speeds, ys, agent, _colour(agent, i))
+        split_of = {r["speed"]: r["split"] for r in mine}
+        ood = np.array([split_of[v] == "ood" for v in speeds])
+        fig.add_trace(go.Scatter(x=speeds[ood], y=np.nanmean(ys, 0)[ood], mode="markers",
+                                 marker={"size": 14, "symbol": "circle-open", "color": _colour(agent, i),
+                                         "line": {"width": 2}}, name=f"{agent}: held-out speeds",
+                                 legendgroup=agent))
+    fig.update_layout(title=f"Return against target speed {task}".strip(), template="plotly_white",
+                      xaxis_title="target speed (m/s)", yaxis_title="mean evaluation return", height=430, width=760)
+    return fig
+
+
+def goal_reward_figure(episode: dict, period: int):
+    """The worker's goal reward and the task reward over one episode, with the manager's decisions marked."""
+    import plotly.graph_objects as go
+
+    t = np.arange(len(episode["reward"]))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=t, y=episode["goal_reward"], name="goal reward (max-cosine)", line={"color": "#d62728"}))
+    fig.add_trace(go.Scatter(x=t, y=episode["reward"], name="task reward", line={"color": "#1f77b4"}))
+    for step in np.flatnonzero(episode["decision"]):
+        fig.add_vline(x=int(step), line={"color": "#bbb", "width": 1})
+    fig.update_layout(title=f"Goal reward within each manager period (grey lines: new goals every K={period} steps)",
+                      template="plotly_white", xaxis_title="time step", yaxis_title="reward", height=360, width=900)
+    return fig
+
+
+def image_grid(rows: dict, columns: list, title: str = ""):
+    """rows: {label: uint8 images [len(columns), H, W, 3]} -> a grid of images, one row per label."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = list(rows)
+    fig = make_subplots(rows=len(labels), cols=len(columns), horizontal_spacing=0.005, vertical_spacing=0.06,
+                        subplot_titles=[str(c) for c in columns] + [""] * (len(columns) * (len(labels) - 1)))
+    for r, label in enumerate(labels, 1):
+        for c, image in enumerate(rows[label], 1):
+            fig.add_trace(go.Image(z=np.asarray(image)), row=r, col=c)
+        fig.update_yaxes(title_text=label, row=r, col=1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(title=title, template="plotly_white", height=130 * len(labels) + 90,
+                      width=max(500, 110 * len(columns)), margin={"l": 70, "r": 10, "t": 70, "b": 10})
+    return fig
+
+
+def finetune_summary_figure(table: list[dict], threshold: float | None):
+    """Evaluation return per fine-tuning variant, each bar labelled with the steps it needed to reach `threshold`."""
+    import plotly.graph_objects as go
+
+    names = [row["variant"] for row in table]
+    labels = ["threshold undefined" if threshold is None else
+              ("not reached" if row["steps_to_threshold"] is None else f"{row['steps_to_threshold']} steps")
+              for row in table]
+    colours = [AGENT_COLOURS.get(name.split(":")[0], "#555") for name in names]
+    fig = go.Figure(go.Bar(x=names, y=[row["evaluation_return"] for row in table], text=labels,
+                           textposition="outside", marker_color=colours,
+                           opacity=1.0, hovertemplate="%{x}<br>return %{y:.2f}<br>%{text}<extra></extra>"))
+    title = "Evaluation return after fine-tuning; labels: steps to reach " + (
+        "a threshold (none: no variant earned a positive return)" if threshold is None else f"return {threshold:.2f}")
+    fig.update_layout(title=title, template="plotly_white", yaxis_title="mean evaluation return", height=430,
+                      width=900)
+    return fig

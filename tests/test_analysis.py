@@ -1,0 +1,145 @@
+"""Horizon measures, goal traces, the goal browser, figures and the study helpers, on small or synthetic data."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from hrl_core import series, study
+from hrl_core.agents import make_agent
+from hrl_core.analysis.goals import goal_columns, split_episodes
+from hrl_core.analysis.horizon import decision_response, discount_horizon, horizon_table, l90
+from hrl_core.config import make_config
+from hrl_core.envs import make_env
+from hrl_core.viz import figures
+from hrl_core.viz.widgets import goal_browser
+from tests.helpers import SMALL
+
+
+def test_horizon_table_by_hand():
+    assert discount_horizon(0.99) == pytest.approx(100.0)
+    rows = horizon_table(0.99, episode_steps=100, imagination_horizon=16, k_values=[1, 3, 8])
+    assert [r["decisions_per_episode"] for r in rows] == [100, 34, 13]
+    assert [r["credit_horizon_decisions"] for r in rows] == pytest.approx([100.0, 100 / 3, 12.5])
+    assert [r["imagination_decisions"] for r in rows] == pytest.approx([16.0, 16 / 3, 2.0])
+    with pytest.raises(ValueError, match="discount=1"):
+        discount_horizon(1)
+
+
+def test_l90():
+    assert l90([1.0, 0, 0, 0]) == 0
+    assert l90([0.25, 0.25, 0.25, 0.25]) == 3
+    assert l90([0.5, 0.45, 0.05]) == 1
+    assert l90([0.0, 0.0]) is None
+
+
+@pytest.mark.parametrize("agent_name", ["dreamer", "director"])
+def test_decision_response_is_zero_before_the_perturbation_and_counts_decisions(agent_name):
+    cfg = make_config("tiny", agent=agent_name, **SMALL)
+    make = lambda: make_env("walker_speed", seed=5, time_limit=1.0)  # 20 agent steps
+    env = make()
+    agent = make_agent(cfg, env.obs_space, env.act_space)
+    state = agent.init(jax.random.PRNGKey(0))
+    result = decision_response(agent, state, make, perturbations=3, window=8, seed=0, progress=False)
+    period = cfg.manager_period if agent_name == "director" else 1
+    assert result["period"] == period and result["episode_steps"] == 20
+    assert result["decisions_per_episode"] == -(-20 // period)
+    assert all(t0 % period == 0 for t0 in result["starts"])
+    assert len(result["response"]) == 8 and min(result["response"]) >= 0
+    # an untrained policy still moves the walker, so a random decision changes later rewards
+    assert sum(result["response"]) > 0 and result["l90_steps"] is not None
+
+
+def synthetic_trace(steps=23, period=4, first=(0, 13)):
+    rng = np.random.default_rng(0)
+    is_first = np.zeros(steps, bool)
+    is_first[list(first)] = True
+    t = np.concatenate([np.arange(first[1]), np.arange(steps - first[1])])
+    return {"image": rng.integers(0, 255, (steps, 8, 8, 3), dtype=np.uint8),
+            "goal_image": rng.integers(0, 255, (steps, 8, 8, 3), dtype=np.uint8),
+            "state_image": rng.integers(0, 255, (steps, 8, 8, 3), dtype=np.uint8),
+            "is_first": is_first, "decision": t % period == 0, "reward": rng.uniform(size=steps),
+            "goal_reward": rng.uniform(size=steps), "goal_distance": rng.uniform(size=steps),
+            "code": rng.integers(0, 4, (steps, 3))}
+
+
+def test_split_episodes_and_goal_columns():
+    episodes = split_episodes(synthetic_trace())
+    assert [len(e["image"]) for e in episodes] == [13, 10]
+    cols = goal_columns(episodes[0], period=4, columns=8)
+    assert cols["steps"] == [0, 4, 8]  # 12 + 4 runs past the episode's last step
+    assert np.array_equal(cols["reached"][1], episodes[0]["image"][8])
+    with pytest.raises(ValueError, match="no complete goal period"):
+        goal_columns({k: v[:3] for k, v in episodes[1].items()}, period=4)
+
+
+def test_goal_browser_follows_its_sliders():
+    episodes = split_episodes(synthetic_trace())
+    browser = goal_browser(episodes, classes=4)
+    (episode, time), panels, code, info = browser.children[0].children, browser.children[1], *browser.children[2:]
+    frame = panels.children[0].children[1]
+    first = frame.value
+    time.value = 5
+    assert frame.value != first and "step 5 of 12" in info.value and "goal held for 1 steps" in info.value
+    episode.value = 1
+    assert time.max == 9 and "step 5 of 9" in info.value
+    assert code.value.count("<span") == 3
+    with pytest.raises(ValueError, match="Director traces"):
+        goal_browser([{"image": episodes[0]["image"]}], classes=4)
+
+
+def test_figures_and_save(tmp_path):
+    records = [[{"step": s, "episode/return": s * (1 + seed)} for s in (10, 20, 30)] for seed in range(2)]
+    fig = figures.curves_figure({"walker_speed": {"dreamer": records, "director": [[{"step": 5}]]}})
+    names = [t.name for t in fig.data]
+    assert "dreamer (n=2)" in names and any("no episode/return" in a.text for a in fig.layout.annotations)
+    written = figures.save_figure(fig, tmp_path, "curves", png=False)
+    assert written == [tmp_path / "curves.html"] and (tmp_path / "plotly.min.js").exists()
+    rows = [{"agent": "dreamer", "seed": 0, "split": split, "speed": v, "mean_return": v}
+            for split, speeds in (("train", (1.0, 2.0)), ("ood", (4.0,))) for v in speeds]
+    fig = figures.generalization_figure(rows, train_speeds=(1.0, 2.0))
+    assert fig.layout.shapes[0].x0 == 1.0 and fig.layout.shapes[0].x1 == 2.0
+    assert list(fig.data[-1].x) == [4.0]  # held-out speeds marked
+
+
+def test_resample_carries_values_forward():
+    assert np.allclose(figures.resample([10, 20], [1.0, 2.0], [5, 10, 15, 25])[1:], [1.0, 1.0, 2.0])
+    assert np.isnan(figures.resample([10, 20], [1.0, 2.0], [5])[0])
+
+
+def test_steps_to_threshold_and_summary():
+    records = [{"step": s, "episode/return": r} for s, r in ((10, 0.0), (20, 3.0), (30, 6.0), (40, 9.0))]
+    assert study.steps_to_threshold(records, 3.0, smooth=2) == 30
+    assert study.steps_to_threshold(records, 3.0, smooth=1) == 20
+    assert study.steps_to_threshold(records, 100.0) is None
+    rows = [{"agent": "a", "split": "train", "mean_return": 4.0}, {"agent": "a", "split": "ood", "mean_return": 2.0}]
+    assert study.generalization_summary(rows)["a"] == {"train": 4.0, "ood": 2.0, "ood_over_train": 0.5}
+
+
+def test_series_names_runs_and_errors(tmp_path):
+    assert series.notebook_names(["04", "01"]) == ["01_train", "04_generalization"]
+    assert series.notebook_names(["03_goal_decoding"]) == ["03_goal_decoding"]
+    with pytest.raises(ValueError, match="--only='9' is not valid; allowed values: 01, 02"):
+        series.notebook_names(["9"])
+    with pytest.raises(series.MissingRun, match="run notebooks/01_train.ipynb first"):
+        series.require_run(tmp_path, "walker_speed", "director", 0)
+    with pytest.raises(ValueError, match="variants='nope' is not valid"):
+        study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 10, variants=["nope"])
+    with pytest.raises(ValueError, match="preset='huge' is not valid"):
+        series.run_series("huge")
+    with pytest.raises(ValueError, match="unknown notebook parameter option.* stpes; allowed options: .*steps"):
+        series.run_series("tiny", out=tmp_path, overrides={"stpes": 10})
+    assert json.loads(series.write_metrics(tmp_path, {"x": np.float32(1.5)}).read_text()) == {"x": 1.5}
+
+
+def test_committed_notebooks_have_one_parameters_cell_and_no_outputs():
+    import nbformat
+
+    for name in series.NOTEBOOKS:
+        book = nbformat.read(series.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        for key in ("out", "runs"):
+            assert f"\n{key} = " in "\n" + tagged[0].source, (name, key)
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in book.cells if c.cell_type == "code")

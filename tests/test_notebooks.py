@@ -1,0 +1,76 @@
+"""Runs the whole notebook series through papermill with very small parameters and checks what each writes."""
+
+import json
+
+import nbformat
+import pytest
+
+from hrl_core import series
+from hrl_core.viz.figures import has_chromium
+
+# Smaller than the tiny defaults: enough steps for updates to run (prefill is 128) and for episodes to end.
+PARAMS = {"seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
+          "window": 12, "trace_steps": 60, "columns": 4, "episodes": 1, "finetune_steps": 160, "time_limit": 2.0}
+
+EXPECTED = {
+    "01_train": (["learning_curves"], ["runs", "mean_final_return"]),
+    "02_horizon_analysis": (["horizon"], ["table", "measured"]),
+    "03_goal_decoding": (["goals", "goal_reward"], ["decisions", "distinct_goal_codes", "mean_goal_reward"]),
+    "04_generalization": (["generalization"], ["summary", "rows"]),
+    "05_finetune_ablation": (["finetune_curves", "finetune_summary"], ["variants", "threshold"]),
+}
+
+
+@pytest.fixture(scope="module")
+def series_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("series")
+    executed = series.run_series("tiny", out=out, overrides=PARAMS, progress=False)
+    assert [p.stem for p in executed] == list(series.NOTEBOOKS)
+    return out
+
+
+@pytest.mark.parametrize("name", series.NOTEBOOKS)
+def test_notebook_writes_its_copy_figures_and_metrics(series_out, name):
+    figures, keys = EXPECTED[name]
+    book = nbformat.read(series_out / f"{name}.ipynb", as_version=4)
+    errors = [o for c in book.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    injected = [c for c in book.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and str(series_out) in injected[0].source
+    folder = series_out / name
+    for figure in figures:
+        assert (folder / f"{figure}.html").stat().st_size > 1000
+        assert (folder / f"{figure}.png").exists() == has_chromium()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert all(k in metrics for k in keys)
+
+
+def test_series_results_are_consistent(series_out):
+    runs = json.loads((series_out / "01_train" / "metrics.json").read_text())["runs"]
+    assert {(r["task"], r["agent"]) for r in runs} == {(t, a) for t in ("walker_speed", "maze_train")
+                                                       for a in ("dreamer", "director")}
+    assert all(r["step"] >= PARAMS["steps"] and r["updates"] > 0 for r in runs)
+    horizon = json.loads((series_out / "02_horizon_analysis" / "metrics.json").read_text())["measured"]
+    assert horizon["dreamer"]["period"] == 1 and horizon["director"]["period"] == 4  # tiny K
+    assert horizon["director"]["decisions_per_episode"] == -(-horizon["director"]["episode_steps"] // 4)
+    goals = json.loads((series_out / "03_goal_decoding" / "metrics.json").read_text())
+    # 60 traced observations: a 2 s episode is 40 steps, so 41 observations (reset to last), then 19 more
+    assert goals["decisions"] == sum(-(-n // 4) for n in (41, 19))
+    assert (series_out / "03_goal_decoding" / "goals.gif").exists()
+    rows = json.loads((series_out / "04_generalization" / "metrics.json").read_text())["rows"]
+    assert {r["split"] for r in rows} == {"train", "ood"} and len(rows) == 2 * 8  # 2 agents x 8 speeds
+    variants = json.loads((series_out / "05_finetune_ablation" / "metrics.json").read_text())["variants"]
+    assert len(variants) == 7
+
+
+def test_rerun_reuses_the_runs(series_out):
+    """A second run of 04 reads the trained runs; nothing in them changes."""
+    run = series.run_path(series_out / "runs", "walker_speed", "dreamer", 0)
+    before = (run / "metrics.jsonl").read_text()
+    series.run_series("tiny", only=["04"], out=series_out, overrides={**PARAMS, "seeds": [0]}, progress=False)
+    assert (run / "metrics.jsonl").read_text() == before
+
+
+def test_missing_run_names_the_notebook_to_run_first(tmp_path):
+    with pytest.raises(series.NotebookFailed, match=r"03_goal_decoding failed with MissingRun: .*01_train"):
+        series.run_series("tiny", only=["03"], out=tmp_path, overrides=PARAMS, progress=False)
