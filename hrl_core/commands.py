@@ -102,8 +102,11 @@ def cmd_notebooks(args) -> int:
     except NotebookFailed as err:
         print(f"hrl notebooks: error: {err}", file=sys.stderr)
         return 1
-    print("executed: " + ", ".join(str(p) for p in executed))
-    print(f"figures and metrics: {executed[0].parent}/NN_name/")
+    import nbformat
+
+    for path in executed:
+        seconds = nbformat.read(path, as_version=4).metadata.papermill.duration
+        print(f"{path.stem}: {seconds:.0f} s -> {path} and {path.with_suffix('')}/")
     return 0
 
 

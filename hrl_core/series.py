@@ -40,8 +40,9 @@ def notebook_names(only=None) -> list[str]:
     for item in only:
         matches = [n for n in NOTEBOOKS if n == item or n.split("_")[0] == str(item).zfill(2)]
         if not matches:
-            raise ValueError(f"--only={item!r} is not valid; allowed values: "
-                             f"{', '.join(n.split('_')[0] for n in NOTEBOOKS)} or the full names {', '.join(NOTEBOOKS)}")
+            numbers = ", ".join(n.split("_")[0] for n in NOTEBOOKS)
+            raise ValueError(f"--only={item!r} is not valid; allowed values: {numbers} "
+                             f"or the full names {', '.join(NOTEBOOKS)}")
         chosen += matches
     return [n for n in NOTEBOOKS if n in chosen]
 

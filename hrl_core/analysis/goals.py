@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from hrl_core.world_model import WorldModel, features
 
@@ -21,11 +22,12 @@ def decode_goals(agent, state, goals, task=None) -> np.ndarray:
     stoch = jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
     if task is not None:
         task = jnp.broadcast_to(jnp.asarray(task, jnp.float32), (goals.shape[0], agent.task_dim))
-    image = agent.wm.apply(wm_params, features({"deter": goals, "stoch": stoch}, task), method=WorldModel.decode)["image"]
+    feat = features({"deter": goals, "stoch": stoch}, task)
+    image = agent.wm.apply(wm_params, feat, method=WorldModel.decode)["image"]
     return np.asarray(jnp.clip(image * 255.0, 0, 255).astype(jnp.uint8))
 
 
-def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = False) -> dict:
+def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = False, progress: bool = True) -> dict:
     """Runs `steps` env steps (across episodes) and records, per step, the observation and the policy's internals.
 
     Keys: image, reward, is_first, action, and for Director code, goal, decision, goal_reward, goal_distance, deter,
@@ -37,7 +39,7 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = 
     obs = env.reset()
     carry = agent.initial_carry(1)
     rows = []
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="trace", disable=not progress):
         key, k = jax.random.split(key)
         batch = {k_: jnp.asarray(v)[None] for k_, v in obs.items() if k_ not in ("is_last", "is_terminal")}
         action, carry, aux = policy(state, carry, batch, k, explore=explore)

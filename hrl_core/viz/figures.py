@@ -44,8 +44,8 @@ def mean_band(fig, x, ys, name: str, colour: str, row=None, col=None, showlegend
     mean, lo, hi = np.nanmean(ys, 0), np.nanmin(ys, 0), np.nanmax(ys, 0)
     where = {} if row is None else {"row": row, "col": col}
     if len(ys) > 1:
-        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="lines",
-                                 fillcolor=_rgba(colour, 0.18), line={"width": 0}, hoverinfo="skip",
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
+                                 mode="lines", fillcolor=_rgba(colour, 0.18), line={"width": 0}, hoverinfo="skip",
                                  showlegend=False, legendgroup=name), **where)
     fig.add_trace(go.Scatter(x=x, y=mean, name=f"{name} (n={len(ys)})" if len(ys) > 1 else name, mode="lines+markers",
                              line={"color": colour, "dash": dash}, legendgroup=name, showlegend=showlegend), **where)
@@ -84,7 +84,9 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
                 fig.add_annotation(text=f"{name}: no {metric} logged yet", showarrow=False, row=1, col=col, x=0.5,
                                    y=0.95 - 0.08 * names.index(name), xref="x domain", yref="y domain")
                 continue
-            grid = np.linspace(min(s[0][0] for s in series), max(s[-1][0] for s in series), points)
+            grid = np.unique([step for s in series for step, _ in s]).astype(float)  # the steps actually logged
+            if len(grid) > points:
+                grid = np.linspace(grid[0], grid[-1], points)
             ys = [resample(*zip(*s), grid) for s in series]
             mean_band(fig, grid, ys, name, _colour(name, names.index(name)), 1, col, showlegend=name not in shown)
             shown.add(name)
@@ -150,7 +152,7 @@ def generalization_figure(rows: list[dict], train_speeds, task: str = ""):
                                  marker={"size": 14, "symbol": "circle-open", "color": _colour(agent, i),
                                          "line": {"width": 2}}, name=f"{agent}: held-out speeds",
                                  legendgroup=agent))
-    fig.update_layout(title=f"Return against target speed {task}".strip(), template="plotly_white",
+    fig.update_layout(title="Return against target speed" + (f" ({task})" if task else ""), template="plotly_white",
                       xaxis_title="target speed (m/s)", yaxis_title="mean evaluation return", height=430, width=760)
     return fig
 
@@ -194,15 +196,16 @@ def finetune_summary_figure(table: list[dict], threshold: float | None):
     import plotly.graph_objects as go
 
     names = [row["variant"] for row in table]
-    labels = ["threshold undefined" if threshold is None else
+    labels = ["no threshold" if threshold is None else
               ("not reached" if row["steps_to_threshold"] is None else f"{row['steps_to_threshold']} steps")
               for row in table]
     colours = [AGENT_COLOURS.get(name.split(":")[0], "#555") for name in names]
     fig = go.Figure(go.Bar(x=names, y=[row["evaluation_return"] for row in table], text=labels,
                            textposition="outside", marker_color=colours,
                            opacity=1.0, hovertemplate="%{x}<br>return %{y:.2f}<br>%{text}<extra></extra>"))
-    title = "Evaluation return after fine-tuning; labels: steps to reach " + (
-        "a threshold (none: no variant earned a positive return)" if threshold is None else f"return {threshold:.2f}")
+    title = ("Evaluation return after fine-tuning<br><sup>labels: steps to a training return of "
+             + ("(undefined: no variant earned a positive return)" if threshold is None else f"{threshold:.2f}")
+             + "</sup>")
     fig.update_layout(title=title, template="plotly_white", yaxis_title="mean evaluation return", height=430,
                       width=900)
     return fig

@@ -31,7 +31,8 @@ def _code_html(code, classes: int) -> str:
 
 def goal_browser(episodes: list[dict], classes: int, scale: int = 3):
     """Episode and time sliders; the current frame, the model state decoded the way goals are (the reference for
-    reading a goal image), the decoded goal it pursues, the goal code and the worker's goal reward at that step. `episodes`: traces from `analysis.goals.split_episodes(rollout_trace(...))`."""
+    reading a goal image), the decoded goal it pursues, the goal code and the worker's goal reward at that step.
+    `episodes`: traces from `analysis.goals.split_episodes(rollout_trace(...))`."""
     import ipywidgets as w
 
     if not episodes or "goal_image" not in episodes[0]:
@@ -49,10 +50,11 @@ def goal_browser(episodes: list[dict], classes: int, scale: int = 3):
         state.value = png_bytes(ep["state_image"][t], scale)
         code.value = _code_html(ep["code"][t], classes)
         since = t - int(np.flatnonzero(ep["decision"][:t + 1])[-1]) if ep["decision"][:t + 1].any() else 0
+        held = "new goal chosen at this step" if ep["decision"][t] else f"goal held for {since} steps"
         info.value = (f"<pre>step {t} of {len(ep['image']) - 1}   reward {float(ep['reward'][t]):.3f}\n"
                       f"goal reward (max-cosine) {float(ep['goal_reward'][t]):.3f}   "
                       f"distance to goal {float(ep['goal_distance'][t]):.2f}\n"
-                      f"{'new goal chosen at this step' if ep['decision'][t] else f'goal held for {since} steps'}</pre>")
+                      f"{held}</pre>")
 
     episode.observe(show, "value")
     time.observe(show, "value")
