@@ -97,8 +97,9 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
 
     check_choice("preset", preset, [p for p in PRESETS if p in SCALES])
     names = notebook_names(only)
+    # Checked against the whole series, so the same --param flags work with any --only.
     check_keys("notebook parameter", overrides or {},
-               {p for name in names for p in declared_parameters(name)} - {"preset", "out", "runs"})
+               {p for name in NOTEBOOKS for p in declared_parameters(name)} - {"preset", "out", "runs"})
     out = Path(out or f"outputs/notebooks/{preset}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     executed = []
