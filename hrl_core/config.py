@@ -9,7 +9,7 @@ horizon is 16 (Director's) rather than DreamerV3's 15 so that the manager period
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hrl_core.validation import check_choice, check_keys, check_positive
 

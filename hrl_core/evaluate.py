@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from hrl_core.agents.common import policy_obs
 
 
 def run_episodes(agent, state, env, episodes: int, seed: int = 0, explore: bool = False, record=None) -> list[float]:
@@ -20,8 +21,7 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, explore: bool 
         total = 0.0
         while True:
             key, k = jax.random.split(key)
-            batch = {k_: jnp.asarray(v)[None] for k_, v in obs.items() if k_ not in ("is_last", "is_terminal")}
-            action, carry, aux = policy(state, carry, batch, k, explore=explore)
+            action, carry, aux = policy(state, carry, policy_obs(obs, add_batch=True), k, explore=explore)
             action = np.asarray(action[0])
             if record is not None:
                 record(obs, action, jax.device_get(aux))

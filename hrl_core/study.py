@@ -25,6 +25,12 @@ FINETUNE_VARIANTS = {
 }
 
 
+def _run_settings(steps: int, time_limit: float | None) -> dict:
+    """Episode length, and log and checkpoint intervals that scale with the run (about 40 logs, 20 checkpoints)."""
+    return {"env_options": {} if time_limit is None else {"time_limit": time_limit},
+            "log_every": max(50, steps // 40), "checkpoint_every": max(1000, steps // 20)}
+
+
 def _finished(logdir: Path, steps: int) -> bool:
     summary = logdir / "summary.json"
     return summary.exists() and json.loads(summary.read_text())["step"] >= steps
@@ -41,11 +47,9 @@ def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", tim
     paths = []
     for task, agent, seed in tqdm(grid, desc="runs", disable=not progress):
         logdir = run_path(runs, task, agent, seed)
-        limit = (time_limits or {}).get(task)
         if not _finished(logdir, steps):
-            train(task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True,
-                  env_options={} if limit is None else {"time_limit": limit}, log_every=max(50, steps // 40),
-                  checkpoint_every=max(1000, steps // 20), progress=progress)
+            train(task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True, progress=progress,
+                  **_run_settings(steps, (time_limits or {}).get(task)))
         paths.append(logdir)
     return paths
 
@@ -109,9 +113,8 @@ def finetune_grid(runs, source_task: str, target_task: str, seed: int, steps: in
         logdir = Path(runs) / f"finetune-{target_task}-{slug}-s{seed}"
         if not _finished(logdir, steps):
             train(target_task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True,
-                  env_options={} if time_limit is None else {"time_limit": time_limit},
                   config={"train_parts": parts} if parts else None, init_from=sources[agent] if start else None,
-                  log_every=max(50, steps // 40), checkpoint_every=max(1000, steps // 20), progress=progress)
+                  progress=progress, **_run_settings(steps, time_limit))
         paths[name] = logdir
     return paths
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hrl_core.agents import make_agent
+from hrl_core.agents.common import policy_obs
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.config import Config, make_config
 from hrl_core.envs import BatchedEnv
@@ -173,9 +174,8 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
     with Interrupted() as stop:
         while counters["step"] < steps:
             key, k_act = jax.random.split(key)
-            device_obs = {k: jnp.asarray(v) for k, v in obs.items() if k not in ("is_last", "is_terminal")}
             prev_action = np.where(obs["is_first"][:, None], 0.0, np.asarray(carry["prev_action"]))
-            action, carry, _ = policy(state, carry, device_obs, k_act)
+            action, carry, _ = policy(state, carry, policy_obs(obs), k_act)
             action = np.asarray(action)
             replay.add({**obs, "action": prev_action.astype(np.float32)})
             ep_return = np.where(obs["is_first"], 0.0, ep_return + obs["reward"])

@@ -60,6 +60,13 @@ def world_model_for(cfg: Config, obs_space: dict, act_space) -> WorldModel:
     return WorldModel(cfg, act_space.shape[0], proprio)
 
 
+def policy_obs(obs: dict, add_batch: bool = False) -> dict:
+    """An environment observation as policy input: device arrays without the episode-end flags the policy never
+    reads; `add_batch` adds a leading batch axis to a single environment's observation."""
+    return {k: jnp.asarray(v)[None] if add_batch else jnp.asarray(v) for k, v in obs.items()
+            if k not in ("is_last", "is_terminal")}
+
+
 def dummy_obs(obs_space: dict, batch: int = 1):
     return {k: jnp.zeros((batch, *v.shape), v.dtype) for k, v in obs_space.items()}
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from hrl_core.agents.common import policy_obs
 from hrl_core.world_model import WorldModel, features
 
 
@@ -41,8 +42,7 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = 
     rows = []
     for _ in tqdm(range(steps), desc="trace", disable=not progress):
         key, k = jax.random.split(key)
-        batch = {k_: jnp.asarray(v)[None] for k_, v in obs.items() if k_ not in ("is_last", "is_terminal")}
-        action, carry, aux = policy(state, carry, batch, k, explore=explore)
+        action, carry, aux = policy(state, carry, policy_obs(obs, add_batch=True), k, explore=explore)
         row = {"image": obs["image"], "reward": float(obs["reward"]), "is_first": bool(obs["is_first"]),
                "action": np.asarray(action[0])}
         row.update({name: np.asarray(value[0]) for name, value in jax.device_get(aux).items()})

@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from hrl_core.agents.common import policy_obs
 
 
 def discount_horizon(discount: float) -> float:
@@ -38,7 +39,7 @@ def horizon_table(discount: float, episode_steps: int, imagination_horizon: int,
 
 def _perturbed_step(agent):
     """A jitted step that acts like `agent.policy(explore=False)` but replaces this step's decision at random."""
-    if hasattr(agent, "goal_ae"):  # Director: a random goal code, decoded into a goal the worker pursues
+    if agent.cfg.agent == "director":  # a random goal code, decoded into a goal the worker pursues
         from hrl_core.agents.director import GoalAutoencoder
 
         def step(state, carry, obs, key):
@@ -74,7 +75,7 @@ def rollout_rewards(agent, state, env_fn, steps: int, seed: int = 0, perturb_at:
     rewards, decisions = [], 0
     for t in range(steps):
         key, k = jax.random.split(key)
-        batch = {k_: jnp.asarray(v)[None] for k_, v in obs.items() if k_ not in ("is_last", "is_terminal")}
+        batch = policy_obs(obs, add_batch=True)
         if t == perturb_at:
             action, carry = perturbed(state, carry, batch, perturb_key)
             decisions += 1
@@ -103,7 +104,7 @@ def decision_response(agent, state, env_fn, perturbations: int, window: int, see
     times t0 spread through one episode, plus decisions per episode counted in the unperturbed rollout."""
     from tqdm.auto import tqdm
 
-    period = getattr(agent.cfg, "manager_period", 1) if hasattr(agent, "goal_ae") else 1
+    period = agent.cfg.manager_period if agent.cfg.agent == "director" else 1
     discount = agent.cfg.discount if discount is None else discount
     fns = (jax.jit(agent.policy, static_argnames="explore"), _perturbed_step(agent))
     base = rollout_rewards(agent, state, env_fn, 10**9, seed, steps_fns=fns)
