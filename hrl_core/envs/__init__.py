@@ -36,12 +36,10 @@ def _speed(domain):
 
 
 def _maze(layout):
-    def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=60.0):
-        from hrl_core.envs.maze import MazeEnv, wall_colours
+    def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=60.0, body="ant", maze_size="large"):
+        from hrl_core.envs.maze import MazeEnv
 
-        text = (f"Ant reaches a target in the {layout} maze from egocentric pixels + proprioception "
-                f"({wall_colours(layout)} wall colours).")
-        return MazeEnv(layout, seed, action_repeat, size, render, time_limit, description=text)
+        return MazeEnv(layout, seed, action_repeat, size, render, time_limit, body, maze_size)
     return make
 
 
