@@ -73,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"hrl {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            return args.func(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"hrl {args.command}: error: {err}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which checkpoints and returns instead)
+        print("hrl: interrupted", file=sys.stderr)
+        return 130

@@ -11,6 +11,8 @@ def _options(pairs) -> dict:
 
 
 def cmd_train(args) -> int:
+    """Prints the run's summary (JSON) and exits 0, also when SIGINT/SIGTERM stopped it early: the run is then
+    checkpointed at the step reached, which one line on stderr names, and --resume continues it."""
     from hrl_core.train import train
 
     summary = train(args.task, args.logdir, agent=args.agent, preset=args.preset, steps=args.steps, seed=args.seed,
@@ -18,13 +20,18 @@ def cmd_train(args) -> int:
                     checkpoint_every=args.checkpoint_every, log_every=args.log_every, eval_every=args.eval_every,
                     init_from=args.init_from, progress=not args.no_progress)
     print(json.dumps(summary, indent=1))
+    if summary["interrupted"]:
+        print(f"hrl train: interrupted at step {summary['step']}; checkpoint saved in {args.logdir}/ckpt; continue "
+              "with --resume" if summary["step"] else "hrl train: interrupted before the first step; nothing saved",
+              file=sys.stderr)
     return 0
 
 
 def cmd_eval(args) -> int:
     from hrl_core.evaluate import evaluate_run
 
-    result = evaluate_run(args.logdir, args.split, args.episodes, out=args.out, env_options=_options(args.option))
+    result = evaluate_run(args.logdir, args.split, args.episodes, out=args.out, env_options=_options(args.option),
+                          policy=args.policy)
     for row in result["results"]:
         speed = "" if row["speed"] is None else f" speed {row['speed']:g}"
         print(f"{result['task']}{speed}: mean return {row['mean_return']:.1f} over {len(row['returns'])} episodes")
@@ -46,6 +53,7 @@ def cmd_bench(args) -> int:
 
 def register(sub) -> None:
     from hrl_core.cli import _parse_option
+    from hrl_core.evaluate import EVAL_POLICIES
     from hrl_core.config import AGENTS, PRESETS
 
     p = sub.add_parser("train", help="train an agent; checkpoints under LOGDIR/ckpt, metrics in LOGDIR/metrics.jsonl")
@@ -70,6 +78,9 @@ def register(sub) -> None:
     p.add_argument("--logdir", required=True)
     p.add_argument("--split", choices=["train", "ood"], default="train")
     p.add_argument("--episodes", type=int, default=2)
+    p.add_argument("--policy", choices=EVAL_POLICIES, default="eval",
+                   help="eval: each agent's reference evaluation behaviour; mode: deterministic; train: as in "
+                        "training; random: uniform random actions on the same episodes (the baseline)")
     p.add_argument("--out")
     p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_eval)

@@ -2,8 +2,9 @@
 
 Sizes follow DreamerV3 (S/M/L/XL from the paper; `size1m` from the newer release: deter 512 in 8 blocks, hidden 64,
 stoch 32x4, CNN depth 4 with channel multipliers 2/3/4/4, MLP units 64). `tiny` is this workspace's CPU preset for
-tests and the default notebooks. Both agents share the world model, batch, train ratio, discount and horizon; the
-horizon is 16 (Director's) rather than DreamerV3's 15 so that the manager period K divides it.
+tests and the default notebooks; `cpu` is the preset meant to learn on a 2-core CPU within an hour. Both agents
+share the world model, batch, train ratio, discount and horizon; the horizon is 16 (Director's) rather than
+DreamerV3's 15 so that the manager period K divides it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Config:
     goal_classes: int = 8
     goal_kl_target: float = 10.0
     manager_entropy_target: float = 0.5  # fraction of the maximum entropy
+    manager_entropy_init: float = 1e-2  # initial entropy scale (adapted from there)
+    adapt_rate: float = 0.1  # Director's auto-adaptation: scale x or / (1 + rate) per update outside the band
+    adapt_band: float = 0.1  # ... the band [target / (1 + band), target (1 + band)] where the scale holds still
     extrinsic_weight: float = 1.0
     exploration_weight: float = 0.1
     worker_extrinsic: float = 0.0
@@ -92,6 +96,10 @@ class Config:
 
 PRESETS = {
     "tiny": {},
+    # Learns on a 2-core CPU within an hour: the tiny model with a 16-step horizon (K = 8, as Director), longer
+    # replayed sequences and a lower train ratio, so an hour of updates sees more fresh data.
+    "cpu": dict(deter=256, hidden=128, stoch=16, classes=8, mlp_units=128, mlp_layers=2, batch_size=8,
+                batch_length=32, train_ratio=64.0, horizon=16, manager_period=8),
     "size1m": dict(deter=512, hidden=64, stoch=32, classes=4, blocks=8, cnn_channels=(8, 12, 16, 16), mlp_units=64,
                    mlp_layers=2, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
                    replay_capacity=1_000_000, horizon=16, manager_period=8),

@@ -1,4 +1,9 @@
-"""Evaluation episodes with the policy's mean action: returns per task and target speed."""
+"""Evaluation episodes: returns per task and target speed.
+
+The policy acts in `policy` mode: one of agents.common.POLICY_MODES or "random". The default "eval" is each agent's
+reference evaluation behaviour: DreamerV3 samples its actor; Director samples the manager's codes and takes the
+worker's mean action. "mode" is fully deterministic (mean actions, argmax codes). "random" acts uniformly at random
+through the same episodes, environment seeds and code: the baseline every learned return is read against."""
 
 from __future__ import annotations
 
@@ -7,22 +12,42 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hrl_core.agents.common import policy_obs
+from hrl_core.agents.common import POLICY_MODES, policy_obs
+from hrl_core.validation import check_choice
+
+EVAL_POLICIES = (*POLICY_MODES, "random")
 
 
-def run_episodes(agent, state, env, episodes: int, seed: int = 0, explore: bool = False, record=None) -> list[float]:
-    """Runs whole episodes of one env; `record(obs, action, aux)` is called each step when given."""
-    policy = jax.jit(agent.policy, static_argnames="explore")
+def _actor(agent, state, env, policy: str):
+    """(initial carry, act(obs, carry, key) -> (action, carry, aux)) for one environment."""
+    if policy == "random":
+        space = env.act_space
+
+        def act(obs, carry, key):
+            return np.asarray(jax.random.uniform(key, space.shape, minval=space.low, maxval=space.high)), carry, {}
+        return None, act
+    step = jax.jit(agent.policy, static_argnames="mode")
+
+    def act(obs, carry, key):
+        action, carry, aux = step(state, carry, policy_obs(obs, add_batch=True), key, mode=policy)
+        return np.asarray(action[0]), carry, aux
+    return agent.initial_carry(1), act
+
+
+def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = "eval", record=None) -> list[float]:
+    """Runs whole episodes of one env; `record(obs, action, aux)` is called each step when given. `agent` and
+    `state` may be None for the random policy."""
+    check_choice("policy", policy, EVAL_POLICIES)
+    carry0, act = _actor(agent, state, env, policy)
     key = jax.random.PRNGKey(seed)
     returns = []
     for _ in range(episodes):
         obs = env.reset()
-        carry = agent.initial_carry(1)
+        carry = carry0
         total = 0.0
         while True:
             key, k = jax.random.split(key)
-            action, carry, aux = policy(state, carry, policy_obs(obs, add_batch=True), k, explore=explore)
-            action = np.asarray(action[0])
+            action, carry, aux = act(obs, carry, k)
             if record is not None:
                 record(obs, action, jax.device_get(aux))
             obs = env.step(action)
@@ -34,7 +59,7 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, explore: bool 
 
 
 def evaluate(agent, state, task: str, split: str | None, episodes: int, env_options: dict | None = None,
-             seed: int = 0, speeds=None) -> list[dict]:
+             seed: int = 0, speeds=None, policy: str = "eval") -> list[dict]:
     """Mean return per target speed of `split` (speed tasks) or for the task itself."""
     from hrl_core.envs import make_env
     from hrl_core.envs.locomotion import SPEEDS
@@ -45,32 +70,37 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
         domain = task.split("_")[0]
         for speed in speeds or SPEEDS[domain][split or "train"]:
             env = make_env(task, seed=seed, speed=float(speed), **options)
-            returns = run_episodes(agent, state, env, episodes, seed)
+            returns = run_episodes(agent, state, env, episodes, seed, policy)
+            env.close()
             rows.append({"task": task, "split": split, "speed": float(speed), "returns": returns,
                          "mean_return": float(np.mean(returns))})
     else:
         env = make_env(task, seed=seed, **options)
-        returns = run_episodes(agent, state, env, episodes, seed)
+        returns = run_episodes(agent, state, env, episodes, seed, policy)
+        env.close()
         rows.append({"task": task, "split": split, "speed": None, "returns": returns,
                      "mean_return": float(np.mean(returns))})
     return rows
 
 
 def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, task: str | None = None,
-                 out: str | Path | None = None, env_options: dict | None = None) -> dict:
-    """Loads a run's latest checkpoint and evaluates it; writes eval_<split>.json in the run (or `out`)."""
+                 out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval") -> dict:
+    """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
+    offset by 20000 from the run's seed; writes eval_<split>.json in the run (eval_<split>_<policy>.json for a
+    policy other than "eval"; or `out`). policy="random" gives the baseline on exactly the same episodes."""
     import json
 
     from hrl_core.train import load_agent
-    from hrl_core.validation import check_choice
 
     check_choice("split", split, ("train", "ood"))
+    check_choice("policy", policy, EVAL_POLICIES)
     agent, state, info = load_agent(logdir)
     task = task or info["task"]
     options = {**info["env_options"], **(env_options or {})}
-    rows = evaluate(agent, state, task, split, episodes, options, seed=info["seed"] + 20_000)
-    result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "split": split,
+    rows = evaluate(agent, state, task, split, episodes, options, seed=info["seed"] + 20_000, policy=policy)
+    result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "split": split, "policy": policy,
               "step": info["meta"]["counters"]["step"], "results": rows}
-    out = Path(out) if out else Path(logdir) / f"eval_{split}.json"
+    suffix = "" if policy == "eval" else f"_{policy}"
+    out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"
     out.write_text(json.dumps(result, indent=1))
     return result

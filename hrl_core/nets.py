@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import Sequence
 
 import flax.linen as nn
@@ -78,6 +80,39 @@ def kl_losses(post_logits, prior_logits, free_nats: float = 1.0):
     return dyn, rep
 
 
+_UNROLL_SCANS = contextvars.ContextVar("hrl_unroll_scans", default=False)
+
+
+@contextlib.contextmanager
+def unrolled_scans():
+    """While active, `scan` traces fully unrolled loops. For FLOP counting only: XLA's cost_analysis() counts a
+    while-loop body once, whatever its trip count, so `hrl bench train` compiles a second, unrolled copy to count."""
+    token = _UNROLL_SCANS.set(True)
+    try:
+        yield
+    finally:
+        _UNROLL_SCANS.reset(token)
+
+
+def scan(f, init, xs, reverse: bool = False):
+    """jax.lax.scan, fully unrolled inside `unrolled_scans()` (read at trace time), rolled (unroll=1) otherwise."""
+    return jax.lax.scan(f, init, xs, reverse=reverse, unroll=True if _UNROLL_SCANS.get() else 1)
+
+
+def adapt_log_scale(log_scale, value, target: float, rate: float, band: float, low: float, high: float,
+                    raise_above: bool = True):
+    """Director's multiplicative auto-adaptation of a loss scale, kept in log space.
+
+    The scale is multiplied by (1 + rate) when `value` leaves the band [target / (1 + band), (1 + band) target] on
+    the side that calls for a larger scale (above it when `raise_above`, below it otherwise), divided by (1 + rate)
+    when it leaves on the other side, left alone inside the band, and clipped to [low, high].
+    """
+    above = (value > (1 + band) * target).astype(jnp.float32)
+    below = (value < target / (1 + band)).astype(jnp.float32)
+    direction = above - below if raise_above else below - above
+    return jnp.clip(log_scale + direction * jnp.log1p(rate), jnp.log(low), jnp.log(high)).astype(jnp.float32)
+
+
 def lambda_returns(reward, value, cont, discount: float, lam: float):
     """Lambda-returns over time-major [H+1, ...] value and [H, ...] reward/continue (reward[t] follows state t).
 
@@ -88,7 +123,7 @@ def lambda_returns(reward, value, cont, discount: float, lam: float):
         ret = r + discount * c * ((1 - lam) * v_next + lam * ret_next)
         return ret, ret
 
-    _, returns = jax.lax.scan(step, value[-1], (reward, cont, value[1:]), reverse=True)
+    _, returns = scan(step, value[-1], (reward, cont, value[1:]), reverse=True)
     return returns
 
 

@@ -67,8 +67,8 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
     return float(np.mean(values[-last:])) if values else float("nan")
 
 
-def evaluate_grid(runs, task, agents, seeds, episodes: int, progress: bool = True) -> list[dict]:
-    """One row per (agent, seed, split, target speed): mean return of the policy's mean action."""
+def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True) -> list[dict]:
+    """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py)."""
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
@@ -76,7 +76,7 @@ def evaluate_grid(runs, task, agents, seeds, episodes: int, progress: bool = Tru
     rows = []
     grid = [(a, s, split) for a in agents for s in seeds for split in ("train", "ood")]
     for agent, seed, split in tqdm(grid, desc="evaluations", disable=not progress):
-        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes)
+        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy=policy)
         rows += [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"],
                   "mean_return": r["mean_return"], "returns": r["returns"]} for r in result["results"]]
     return rows

@@ -8,6 +8,7 @@ steps since it. Environments restart their episodes on resume (their first step 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -22,17 +23,21 @@ from hrl_core.agents import make_agent
 from hrl_core.agents.common import policy_obs
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.config import Config, make_config
-from hrl_core.envs import BatchedEnv
+from hrl_core.envs import BatchedEnv, make_env
 from hrl_core.replay import Replay
+from hrl_core.validation import check_non_negative, check_positive
 
 STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
 
 
 class Interrupted:
-    """Turns SIGINT/SIGTERM into a flag the loop checks, so it can checkpoint before exiting."""
+    """Turns SIGINT/SIGTERM into a flag the loop checks, so it can checkpoint before exiting; a repeated signal only
+    sets the flag again, so it cannot break a checkpoint being written. With `abort` set, a signal also raises
+    KeyboardInterrupt at once (for work that has nothing to save); check the flag too, as Python drops an exception
+    raised while it runs a garbage-collector callback."""
 
-    def __init__(self):
-        self.flag = False
+    def __init__(self, abort: bool = False):
+        self.flag, self.abort = False, abort
         self._old = {}
 
     def __enter__(self):
@@ -45,6 +50,8 @@ class Interrupted:
 
     def _handle(self, signum, frame):
         self.flag = True
+        if self.abort:
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, old in self._old.items():
@@ -96,18 +103,97 @@ def load_agent(logdir: str | Path, step: int | None = None):
     return agent, state, {**saved, "meta": meta}
 
 
+CARRIED = ("params", "slow_critic", "retnorm", "adapt")  # what --init-from carries; optimiser states restart
+
+
+def _shapes(tree):
+    return jax.tree.structure(tree), [(x.shape, x.dtype) for x in jax.tree.leaves(tree)]
+
+
 def _init_from(state, source: str | Path):
-    """Copies every parameter group of a trained run into `state` (optimisers restart)."""
+    """`state` with every learned quantity of a trained run: parameters, slow critics, return normalisers and the
+    adapted scales (Director's goal KL weight and manager entropy scale). Optimiser states restart. A group whose
+    structure or shapes differ is an error naming it, never a silent skip."""
     _, src_state, _ = load_agent(source)
-    params = dict(state["params"])
-    for name, value in src_state["params"].items():
-        if name in params and jax.tree.structure(params[name]) == jax.tree.structure(value):
-            params[name] = value
     state = dict(state)
-    state["params"] = params
-    if "slow_critic" in state and "slow_critic" in src_state:
-        state["slow_critic"] = src_state["slow_critic"]
+    for item in CARRIED:
+        if item not in state:
+            continue
+        if item not in src_state:
+            raise ValueError(f"init_from: run {source} has no '{item}' to carry over")
+        groups = state[item] if item == "params" else {"": state[item]}
+        src_groups = src_state[item] if item == "params" else {"": src_state[item]}
+        for name, value in groups.items():
+            label = f"{item}/{name}" if name else item
+            if name not in src_groups:
+                raise ValueError(f"init_from: run {source} has no parameter group '{label}'")
+            if _shapes(src_groups[name]) != _shapes(value):
+                raise ValueError(f"init_from: parameter group '{label}' of run {source} does not match this run's "
+                                 "(different structure or shapes: the agent, task spaces or model size differ)")
+        state[item] = src_state[item]
     return state
+
+
+def _latest_step(directory: Path) -> int | None:
+    """The last checkpoint's step in `directory` (None without one), creating nothing."""
+    if not directory.is_dir():
+        return None
+    ckpt = Checkpointer(directory)
+    try:
+        return ckpt.latest_step()
+    finally:
+        ckpt.close()
+
+
+def _spaces(task: str, env_options: dict):
+    env = make_env(task, **env_options)  # cheap (no rendering), and it checks the task and its options
+    env.close()
+    return env.obs_space, env.act_space
+
+
+def _describe(obs_space: dict, act_space) -> str:
+    obs = ", ".join(f"{k} {v.shape}" for k, v in obs_space.items())
+    return f"observations {obs}; actions {act_space.shape}"
+
+
+def validate_run(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "tiny", steps: int = 1000,
+                 seed: int = 0, resume: bool = False, env_options: dict | None = None, config: dict | None = None,
+                 checkpoint_every: int = 1000, log_every: int = 250, eval_every: int = 0, eval_episodes: int = 1,
+                 prefill: int | None = None, init_from: str | Path | None = None):
+    """Checks every option of `train` without creating or spawning anything; returns (config, obs_space,
+    act_space). A bad option raises ValueError naming it, a missing source run FileNotFoundError."""
+    for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every), ("log_every", log_every),
+                        ("eval_episodes", eval_episodes)):
+        check_positive(name, value)
+    for name, value in (("seed", seed), ("eval_every", eval_every), ("prefill", 0 if prefill is None else prefill)):
+        check_non_negative(name, value)
+    env_options = dict(env_options or {})
+    if "seed" in env_options:
+        raise ValueError("env option 'seed' is set per environment from the run's seed; use seed (--seed) instead")
+    cfg = make_config(preset, agent=agent, **(config or {}))
+    obs_space, act_space = _spaces(task, env_options)
+    logdir = Path(logdir)
+    if logdir.exists() and not logdir.is_dir():
+        raise ValueError(f"logdir {logdir} is a file, not a folder")
+    if resume and (logdir / "config.json").exists():
+        saved = json.loads((logdir / "config.json").read_text())
+        if (saved["task"], saved["agent"], saved["config"]["preset"]) != (task, agent, preset):
+            raise ValueError(f"resume: run {logdir} is {saved['agent']}/{saved['task']}/{saved['config']['preset']},"
+                             f" not {agent}/{task}/{preset}")
+    if init_from is not None:
+        source = Path(init_from)
+        if not (source / "config.json").is_file():
+            raise FileNotFoundError(f"init_from: no run at {source} (missing config.json)")
+        _, saved = load_config(source)
+        if saved["agent"] != agent:
+            raise ValueError(f"init_from: run {source} trained {saved['agent']}, this run trains {agent}")
+        src_spaces = _spaces(saved["task"], saved["env_options"])
+        if src_spaces != (obs_space, act_space):
+            raise ValueError(f"init_from: run {source} ({saved['task']}) has {_describe(*src_spaces)}, but this run "
+                             f"({task}) has {_describe(obs_space, act_space)}; the spaces must match")
+        if _latest_step(source / "ckpt") is None:
+            raise FileNotFoundError(f"init_from: run {source} has no checkpoint yet")
+    return cfg, obs_space, act_space
 
 
 def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "tiny", steps: int = 1000,
@@ -115,64 +201,72 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
           checkpoint_every: int = 1000, log_every: int = 250, eval_every: int = 0, eval_episodes: int = 1,
           prefill: int | None = None, init_from: str | Path | None = None, parallel: bool = True,
           progress: bool = True) -> dict:
-    """Trains `agent` on `task` for `steps` policy steps (summed over environments); returns the final summary."""
+    """Trains `agent` on `task` for `steps` policy steps (summed over environments); returns the final summary.
+
+    Every option is checked first (`validate_run`), so a bad one raises before the run folder or any worker exists.
+    SIGINT/SIGTERM before the run folder exists raise KeyboardInterrupt; after, the loop stops after the current
+    step, saves a checkpoint at it and returns normally with summary["interrupted"] True (further signals until
+    then are ignored, so the save completes). On any error the workers, checkpointer and metrics file are closed
+    before the error propagates.
+    """
     from tqdm.auto import tqdm
 
     logdir = Path(logdir)
     env_options = dict(env_options or {})
-    cfg = make_config(preset, agent=agent, **(config or {}))
-    logdir.mkdir(parents=True, exist_ok=True)
-    run_info = {"task": task, "agent": agent, "seed": seed, "env_options": env_options, "config": asdict(cfg)}
-    config_path = logdir / "config.json"
-    if resume and config_path.exists():
-        saved = json.loads(config_path.read_text())
-        if (saved["task"], saved["agent"], saved["config"]["preset"]) != (task, agent, preset):
-            raise ValueError(f"resume: run {logdir} is {saved['agent']}/{saved['task']}/{saved['config']['preset']},"
-                             f" not {agent}/{task}/{preset}")
-    config_path.write_text(json.dumps(run_info, indent=1))
-
-    envs = BatchedEnv(task, cfg.num_envs, seed=seed, parallel=parallel, **env_options)
-    ag = make_agent(cfg, envs.obs_space, envs.act_space)
-    key = jax.random.PRNGKey(seed)
-    key, init_key = jax.random.split(key)
-    state = ag.init(init_key)
-    replay = Replay(cfg.replay_capacity, cfg.num_envs, replay_spaces(envs.obs_space, envs.act_space), seed)
-    ckpt = Checkpointer(logdir / "ckpt")
-    counters = {"step": 0, "updates": 0, "episodes": 0, "update_credit": 0.0}
-    if resume and ckpt.latest_step() is not None:
-        meta = ckpt.restore_meta()
-        state, replay_state, meta = ckpt.restore(state, replay.template(meta["replay"]["filled"]))
-        replay.load_state_dict(replay_state, meta["replay"])
-        counters = meta["counters"]
-        key = jnp.asarray(np.array(meta["key"], np.uint32))
-    elif init_from is not None:
-        state = _init_from(state, init_from)
-
-    policy = jax.jit(ag.policy, static_argnames="explore")
+    with Interrupted(abort=True) as stop:  # until the run folder exists there is nothing to save: stop at once
+        cfg, obs_space, act_space = validate_run(task, logdir, agent, preset, steps, seed, resume, env_options,
+                                                 config, checkpoint_every, log_every, eval_every, eval_episodes,
+                                                 prefill, init_from)
+        ag = make_agent(cfg, obs_space, act_space)
+        key = jax.random.PRNGKey(seed)
+        key, init_key = jax.random.split(key)
+        state = ag.init(init_key)
+        resuming = resume and _latest_step(logdir / "ckpt") is not None
+        if not resuming and init_from is not None:  # before anything is created: a mismatch leaves no run folder
+            state = _init_from(state, init_from)
+        if stop.flag:
+            raise KeyboardInterrupt
+    policy = jax.jit(ag.policy, static_argnames="mode")
     train_step = jax.jit(ag.train_step)
     prefill = cfg.batch_size * cfg.batch_length if prefill is None else prefill
     updates_per_step = cfg.train_ratio / (cfg.batch_size * cfg.batch_length)
-    metrics_file = open(logdir / "metrics.jsonl", "a")
+    counters = {"step": 0, "updates": 0, "episodes": 0, "update_credit": 0.0}
 
-    def save():
-        meta = {"counters": counters, "key": np.asarray(key).tolist(), "replay": replay.meta()}
-        ckpt.save(counters["step"], state, replay.state_dict(), meta)
+    with contextlib.ExitStack() as cleanup:  # closes workers, checkpointer, metrics file and bar on any exit
+        stop = cleanup.enter_context(Interrupted())  # entered first, left last: cleanup cannot be interrupted
+        logdir.mkdir(parents=True, exist_ok=True)
+        run_info = {"task": task, "agent": agent, "seed": seed, "env_options": env_options, "config": asdict(cfg)}
+        (logdir / "config.json").write_text(json.dumps(run_info, indent=1))
+        envs = cleanup.enter_context(BatchedEnv(task, cfg.num_envs, seed=seed, parallel=parallel, **env_options))
+        replay = Replay(cfg.replay_capacity, cfg.num_envs, replay_spaces(obs_space, act_space), seed)
+        ckpt = Checkpointer(logdir / "ckpt")
+        cleanup.callback(ckpt.close)
+        if resuming:
+            meta = ckpt.restore_meta()
+            state, replay_state, meta = ckpt.restore(state, replay.template(meta["replay"]["filled"]))
+            replay.load_state_dict(replay_state, meta["replay"])
+            counters = meta["counters"]
+            key = jnp.asarray(np.array(meta["key"], np.uint32))
+        metrics_file = cleanup.enter_context(open(logdir / "metrics.jsonl", "a"))
 
-    def log(record):
-        metrics_file.write(json.dumps({k: float(v) if hasattr(v, "dtype") else v for k, v in record.items()}) + "\n")
-        metrics_file.flush()
+        def save():
+            meta = {"counters": counters, "key": np.asarray(key).tolist(), "replay": replay.meta()}
+            ckpt.save(counters["step"], state, replay.state_dict(), meta)
 
-    obs = envs.reset()
-    carry = ag.initial_carry(cfg.num_envs)
-    ep_return = np.zeros(cfg.num_envs)
-    ep_length = np.zeros(cfg.num_envs, np.int64)
-    finished, last_metrics = [], {}
-    last_log, last_ckpt, t_log = counters["step"], counters["step"], time.perf_counter()
-    interrupted = False
-    bar = tqdm(total=steps, initial=min(counters["step"], steps), desc=f"{agent} {task}", disable=not progress,
-               unit="step")
-    with Interrupted() as stop:
-        while counters["step"] < steps:
+        def log(record):
+            record = {k: float(v) if hasattr(v, "dtype") else v for k, v in record.items()}
+            metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()
+
+        obs = envs.reset()
+        carry = ag.initial_carry(cfg.num_envs)
+        ep_return = np.zeros(cfg.num_envs)
+        ep_length = np.zeros(cfg.num_envs, np.int64)
+        finished, last_metrics = [], {}
+        last_log, last_ckpt, t_log = counters["step"], counters["step"], time.perf_counter()
+        bar = cleanup.enter_context(tqdm(total=steps, initial=min(counters["step"], steps), desc=f"{agent} {task}",
+                                         disable=not progress, unit="step"))
+        while counters["step"] < steps and not stop.flag:
             key, k_act = jax.random.split(key)
             prev_action = np.where(obs["is_first"][:, None], 0.0, np.asarray(carry["prev_action"]))
             action, carry, _ = policy(state, carry, policy_obs(obs), k_act)
@@ -219,19 +313,12 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
             if counters["step"] - last_ckpt >= checkpoint_every:
                 save()
                 last_ckpt = counters["step"]
-            if stop.flag:
-                interrupted = True
-                break
-    bar.close()
-    if ckpt.latest_step() != counters["step"]:
-        save()
-    envs.close()
-    ckpt.close()
-    metrics_file.close()
-    summary = {"logdir": str(logdir), "step": counters["step"], "updates": counters["updates"],
-               "episodes": counters["episodes"], "replay_steps": len(replay),
-               "replay_bytes_per_step": replay.bytes_per_step, "interrupted": interrupted}
-    (logdir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if counters["step"] and ckpt.latest_step() != counters["step"]:  # step 0: nothing to save
+            save()
+        summary = {"logdir": str(logdir), "step": counters["step"], "updates": counters["updates"],
+                   "episodes": counters["episodes"], "replay_steps": len(replay),
+                   "replay_bytes_per_step": replay.bytes_per_step, "interrupted": counters["step"] < steps}
+        (logdir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -24,3 +24,9 @@ def check_keys(what: str, given: Iterable[str], allowed: Iterable[str]) -> None:
     unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise ValueError(f"unknown {what} option(s) {', '.join(unknown)}; allowed options: {', '.join(sorted(allowed))}")
+
+
+def check_non_negative(option: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{option}={value!r} is not valid; it must be a non-negative integer")
+    return value

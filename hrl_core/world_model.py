@@ -127,7 +127,7 @@ def observe(wm: WorldModel, params, embed, action, is_first, task, state0, key):
         return state, (state, post, prior)
 
     tasks = task if has_task else jnp.zeros((embed.shape[0], 0))
-    last, (states, post, prior) = jax.lax.scan(step, state0, (embed, action, is_first, tasks, keys))
+    last, (states, post, prior) = nets.scan(step, state0, (embed, action, is_first, tasks, keys))
     return last, states, post, prior
 
 
@@ -143,21 +143,33 @@ def imagine(wm: WorldModel, params, start, task, horizon: int, policy, carry, ke
         nxt, _ = wm.apply(params, state, action, task, k_dyn, method=WorldModel.img_step)
         return (nxt, pcarry), (state, action, aux)
 
-    (last, _), (states, actions, aux) = jax.lax.scan(
+    (last, _), (states, actions, aux) = nets.scan(
         step, (start, carry), (jnp.arange(horizon), jax.random.split(key, horizon)))
     states = jax.tree.map(lambda xs, x: jnp.concatenate([xs, x[None]], 0), states, last)
     return states, actions, aux
 
 
-def imagined_outcomes(wm: WorldModel, params, states, task, discount: float):
-    """Rewards and continue probabilities for each imagined transition, and the cumulative discount weights."""
+def imagined_outcomes(wm: WorldModel, params, states, task, discount: float, start_cont=None):
+    """Rewards and continue probabilities for each imagined transition, and the cumulative discount weights.
+
+    reward[t] and cont[t] come from the heads at state t+1 (what arriving there yields). weight[t] weighs the
+    losses at state t: weight[0] = start_cont (1 - is_terminal of the replayed start state; ones when not given)
+    and weight[t] = weight[0] prod_{i<t} discount cont[i].
+    """
     feat = features(states, None if task is None else jnp.broadcast_to(task, (*states["deter"].shape[:-1],
                                                                               task.shape[-1])))
     heads = wm.apply(params, feat[1:], method=WorldModel.heads)
     reward = nets.two_hot_mean(heads["reward_logits"])
     cont = jax.nn.sigmoid(heads["cont_logit"])
-    weight = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:1]), discount * cont[:-1]], 0), 0)
+    first = jnp.ones_like(cont[:1]) if start_cont is None else jnp.asarray(start_cont, cont.dtype)[None]
+    weight = jnp.cumprod(jnp.concatenate([first, discount * cont[:-1]], 0), 0)
     return feat, reward, cont, nets.sg(weight)
+
+
+def start_continue(batch) -> jnp.ndarray:
+    """1 - is_terminal of every replayed state of a time-major batch, flattened like the imagination starts."""
+    return 1.0 - batch["is_terminal"].reshape(-1).astype(jnp.float32)
+
 
 def world_model_loss(wm: WorldModel, params, batch, key):
     """DreamerV3 world-model loss on a time-major batch; returns (loss, (posterior states, metrics))."""

@@ -87,7 +87,7 @@ def test_frozen_parts_stay_bitwise_unchanged():
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: make_config("huge"), "tiny, size1m, S, M, L, XL"),
+    (lambda: make_config("huge"), "tiny, cpu, size1m, S, M, L, XL"),
     (lambda: make_config("tiny", deter=0), "deter=0"),
     (lambda: make_config("tiny", agent="ppo"), "dreamer, director"),
     (lambda: make_config("tiny", horizon=8, manager_period=3), "manager_period=3"),

@@ -53,11 +53,39 @@ def test_speed_reward_peaks_at_target_and_falls_on_both_sides():
     assert speed_move_reward(8.0, 1.0, 0.5) < speed_move_reward(1.0, 1.0, 0.5)
 
 
-def test_speed_task_reward_uses_physics():
-    env = make_env("walker_speed", speed=1.0)
-    env.reset()
-    r = speed_task_reward("walker", env._env.physics, 1.0)
-    assert 0.0 <= r <= 1.0
+def test_speed_task_reward_peaks_at_the_walkers_actual_speed():
+    """On a real walker rollout: (1) as a function of the target v, speed_task_reward peaks at v = the walker's
+    actual horizontal speed vx and falls on both sides; vx is cross-checked against the finite-difference velocity
+    of the walker's centre of mass, so the peak is where the body really moves; (2) the env's reward after a step
+    (action repeat 1) is speed_task_reward of its physics at the episode's target speed, for two targets on the
+    same physics."""
+    env = make_env("walker_speed", speed=2.0, seed=1, action_repeat=1)
+    twin = make_env("walker_speed", speed=5.0, seed=1, action_repeat=1)  # same seed and actions: same physics
+    env.reset(), twin.reset()
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(30):
+        action = rng.uniform(-1, 1, 6)
+        obs, obs_twin = env.step(action), twin.step(action)
+        physics = env._env.physics
+        np.testing.assert_array_equal(physics.get_state(), twin._env.physics.get_state())
+        assert obs["reward"] == pytest.approx(speed_task_reward("walker", physics, 2.0), rel=1e-6)
+        assert obs_twin["reward"] == pytest.approx(speed_task_reward("walker", physics, 5.0), rel=1e-6)
+        vx = float(physics.horizontal_velocity())
+        probe = physics.copy(share_model=True)  # one more physics step on a copy: centre-of-mass velocity
+        x0 = float(probe.named.data.subtree_com["torso"][0])
+        probe.step()
+        fd = (float(probe.named.data.subtree_com["torso"][0]) - x0) / probe.model.opt.timestep
+        assert abs(fd - vx) < 0.1 + 0.1 * abs(vx)
+        if abs(vx) < 0.2:  # the margin is half the target: too narrow to probe near standstill
+            continue
+        checked += 1
+        peak = speed_task_reward("walker", physics, vx)
+        for side in (-1, 1):
+            near = speed_task_reward("walker", physics, vx + side * 0.25 * abs(vx))
+            far = speed_task_reward("walker", physics, vx + side * 0.5 * abs(vx))
+            assert peak > near > far, (vx, side, peak, near, far)
+    assert checked >= 5
 
 
 def test_train_and_ood_speeds_do_not_overlap():

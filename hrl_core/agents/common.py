@@ -12,6 +12,10 @@ from hrl_core.config import Config
 from hrl_core.world_model import WorldModel
 
 MIN_STD, MAX_STD = 0.1, 1.0
+# How a policy acts: "train" samples everything (data collection); "eval" is the agent's reference evaluation
+# behaviour (DreamerV3 samples its actor; Director samples the manager's codes and takes the worker's mean action);
+# "mode" is fully deterministic (mean actions, per-slot argmax codes), for analyses that need repeatable rollouts.
+POLICY_MODES = ("train", "eval", "mode")
 
 
 class Actor(nn.Module):

@@ -4,17 +4,22 @@ Parts (for freezing and fine-tuning): WM world model, G goal autoencoder, M mana
 
 - Goal space: the world model's deter vector. The goal autoencoder (G) encodes a deter state into `goal_codes`
   categoricals of `goal_classes` (straight-through one-hot samples) and decodes it back; it trains on replayed
-  posterior states: squared reconstruction error + beta KL(q(z|s) || uniform), beta adapted multiplicatively to hold
-  the KL near `goal_kl_target` nats (choice: target-KL, as Director, not free nats).
+  posterior states: squared reconstruction error + beta KL(q(z|s) || uniform). As in Director, beta is adapted
+  multiplicatively (x or / (1 + adapt_rate)) only when the KL leaves a +-adapt_band band around `goal_kl_target`
+  nats, and is bounded to [1e-5, 1] (choice: target-KL, as Director, not free nats).
 - Manager (M): every K steps samples a code from pi(z | state, task); the decoded goal is held for K steps. Trained
-  by REINFORCE on the abstract trajectory (H/K decisions, rewards summed over each K-step segment, discount gamma^K)
-  with advantage w_ext A_ext + w_expl A_expl, each term from its own critic and return normaliser. Extrinsic reward:
-  the world model's reward head; exploration reward: the goal autoencoder's reconstruction error of the next state.
-  Entropy: a scale adapted to hold the entropy at `manager_entropy_target` of its maximum (choice: normalised target).
+  by REINFORCE on the abstract trajectory (H/K decisions, discount gamma^K) with advantage w_ext A_ext + w_expl
+  A_expl, each term from its own critic and return normaliser. A decision's reward is, as in Director, the
+  continue-masked mean of the K per-step rewards of its segment. Extrinsic reward: the world model's reward head;
+  exploration reward: the goal autoencoder's reconstruction error of the next state. Entropy: a scale adapted the
+  same banded way to hold the entropy at `manager_entropy_target` of its maximum (choice: normalised target).
 - Worker (W): pi(a | state, goal [, task]) trained by backprop through the model on the max-cosine goal reward
   r = (g/m).(s/m), m = max(|g|, |s|) (+ `worker_extrinsic` x extrinsic reward, 0 by default), with its own critic.
   Its returns are computed per goal segment over K+1 overlapping states (choice: overlapping windows), so the value
   bootstrapped at a segment's end is for the goal that segment pursued.
+- Both policies see the imagined latent through a stop-gradient (as in Director and DreamerV3); the start state's
+  losses are weighted by 1 - is_terminal. Evaluation (policy mode "eval") samples the manager's codes and takes the
+  worker's mean action, as Director does.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import jax.numpy as jnp
 from hrl_core import nets
 from hrl_core.agents import common
 from hrl_core.config import Config
-from hrl_core.world_model import WorldModel, features, imagine, imagined_outcomes, world_model_loss
+from hrl_core.validation import check_choice
+from hrl_core.world_model import WorldModel, features, imagine, imagined_outcomes, start_continue, world_model_loss
 
 PART_PARAMS = {"WM": ("wm",), "G": ("goal_ae",), "M": ("manager",), "W": ("worker",),
                "V": ("critic_ext", "critic_expl", "critic_goal")}
 REWARDS = ("ext", "expl", "goal")
-ADAPT_RATE = 0.01
+GOAL_KL_SCALE_BOUNDS = (1e-5, 1.0)  # Director's bounds on the goal autoencoder's KL weight
+ENTROPY_SCALE_BOUNDS = (1e-5, 1e2)  # Director's bounds on an entropy scale
 
 
 def max_cosine(goal, state):
@@ -105,7 +112,7 @@ class DirectorAgent:
     # ----- set-up -----
     def init(self, key) -> dict:
         cfg = self.cfg
-        keys = jax.random.split(key, 8)
+        keys = jax.random.split(key, 9)
         obs = common.dummy_obs(self.obs_space)
         task = obs.get("task")
         wm_params = self.wm.init(keys[0], obs, jnp.zeros((1, self.act_space.shape[0])), task, keys[1])
@@ -115,12 +122,13 @@ class DirectorAgent:
         params = {"wm": wm_params, "goal_ae": self.goal_ae.init(keys[2], goal, keys[3]),
                   "manager": self.manager.init(keys[4], m_feat), "worker": self.worker.init(keys[5], w_feat),
                   "critic_ext": self.critic.init(keys[6], m_feat), "critic_expl": self.critic.init(keys[7], m_feat),
-                  "critic_goal": self.critic.init(keys[6], w_feat)}
+                  "critic_goal": self.critic.init(keys[8], w_feat)}
         return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
                 "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
                 "retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS},
                 "adapt": {"goal_kl": jnp.zeros((), jnp.float32),  # log scales; strong float32 types so the
-                          "manager_entropy": jnp.full((), jnp.log(1e-2), jnp.float32)}}  # update never recompiles
+                          "manager_entropy": jnp.full((), jnp.log(cfg.manager_entropy_init), jnp.float32)}}
+                          # update never recompiles
 
     def initial_carry(self, batch: int) -> dict:
         cfg = self.cfg
@@ -129,14 +137,18 @@ class DirectorAgent:
                 "t": jnp.zeros((batch,), jnp.int32)}
 
     # ----- acting -----
-    def choose_goal(self, params, latent, task, key, explore: bool):
+    def choose_goal(self, params, latent, task, key, sample: bool):
         logits = self.manager.apply(params["manager"], self.manager_input(latent, task))
-        code = jax.nn.one_hot(jax.random.categorical(key, logits) if explore else jnp.argmax(logits, -1),
+        code = jax.nn.one_hot(jax.random.categorical(key, logits) if sample else jnp.argmax(logits, -1),
                               self.cfg.goal_classes)
         return code, self.goal_ae.apply(params["goal_ae"], code, method=GoalAutoencoder.decode)
 
-    def policy(self, state, carry, obs, key, explore: bool = True):
-        """One env step: the manager decides where t % K == 0 (t counts from each episode's first step)."""
+    def policy(self, state, carry, obs, key, mode: str = "train"):
+        """One env step: the manager decides where t % K == 0 (t counts from each episode's first step).
+
+        `mode` is one of common.POLICY_MODES (static under jit): "train" samples codes and actions, "eval" samples
+        codes and takes the worker's mean action (Director's evaluation), "mode" takes argmax codes and means."""
+        check_choice("policy mode", mode, common.POLICY_MODES)
         params = state["params"]
         k_obs, k_goal, k_act = jax.random.split(key, 3)
         task = obs.get("task")
@@ -146,11 +158,11 @@ class DirectorAgent:
         t = jnp.where(obs["is_first"], 0, carry["t"])
         goal_reward = max_cosine(carry["goal"], latent["deter"])  # how close this step came to the held goal
         decide = (t % self.cfg.manager_period == 0)
-        new_code, new_goal = self.choose_goal(params, latent, task, k_goal, explore)
+        new_code, new_goal = self.choose_goal(params, latent, task, k_goal, mode != "mode")
         code = jnp.where(decide[:, None, None], new_code, carry["code"])
         goal = jnp.where(decide[:, None], new_goal, carry["goal"])
         mean, std = self.worker.apply(params["worker"], self.worker_input(latent, goal, task))
-        action = common.sample_action(k_act, mean, std) if explore else mean
+        action = common.sample_action(k_act, mean, std) if mode == "train" else mean
         aux = {"code": jnp.argmax(code, -1), "goal": goal, "decision": decide,
                "goal_reward": jnp.where(obs["is_first"], 0.0, goal_reward),
                "goal_distance": jnp.linalg.norm(goal - latent["deter"], axis=-1), "deter": latent["deter"]}
@@ -163,7 +175,8 @@ class DirectorAgent:
         rec = jnp.sum((recon - deter) ** 2, -1).mean()
         uniform = jnp.zeros_like(logits)
         kl = nets.categorical_kl(logits, uniform).mean()
-        new_log_beta = jnp.clip(log_beta + ADAPT_RATE * jnp.sign(kl - cfg.goal_kl_target), -10.0, 10.0)
+        new_log_beta = nets.adapt_log_scale(log_beta, kl, cfg.goal_kl_target, cfg.adapt_rate, cfg.adapt_band,
+                                            *GOAL_KL_SCALE_BOUNDS)
         return rec + jnp.exp(log_beta) * kl, (new_log_beta, {"goal/recon": rec, "goal/kl": kl,
                                                              "goal/beta": jnp.exp(log_beta)})
 
@@ -177,7 +190,7 @@ class DirectorAgent:
         ends = x[k::k][None]  # [1, D, N, ...]: each segment's last state is the next one's first
         return jnp.concatenate([body, ends], 0).reshape(k + 1, -1, *x.shape[2:])
 
-    def worker_loss(self, worker_params, params, state, start, task, key):
+    def worker_loss(self, worker_params, params, state, start, task, key, start_cont=None):
         cfg = self.cfg
         k_img, k_explore = jax.random.split(key)
         n = start["deter"].shape[0]
@@ -188,13 +201,13 @@ class DirectorAgent:
             new_code, new_goal = self.choose_goal(params, nets.sg(latent), task, k_goal, True)
             code = jnp.where(decide, new_code, carry["code"])
             goal = nets.sg(jnp.where(decide, new_goal, carry["goal"]))
-            mean, std = self.worker.apply(worker_params, self.worker_input(latent, goal, task))
+            mean, std = self.worker.apply(worker_params, self.worker_input(nets.sg(latent), goal, task))
             aux = {"code": code, "goal": goal, "entropy": common.normal_entropy(std)}
             return common.sample_action(k_act, mean, std), {"code": code, "goal": goal}, aux
 
         carry0 = {"code": jnp.zeros((n, cfg.goal_codes, cfg.goal_classes)), "goal": jnp.zeros((n, cfg.deter))}
         states, _, aux = imagine(self.wm, params["wm"], start, task, cfg.horizon, act, carry0, k_img)
-        feat, r_ext, cont, weight = imagined_outcomes(self.wm, params["wm"], states, task, cfg.discount)
+        feat, r_ext, cont, weight = imagined_outcomes(self.wm, params["wm"], states, task, cfg.discount, start_cont)
         nxt = states["deter"][1:]
         recon, _ = self.goal_ae.apply(params["goal_ae"], nxt, k_explore)
         r_expl = jnp.mean((recon - nxt) ** 2, -1)
@@ -223,23 +236,31 @@ class DirectorAgent:
         return loss, (traj, retnorm, metrics)
 
     def manager_terms(self, params, state, traj, task):
-        """Abstract trajectory: decisions at t = 0, K, ..; per-reward lambda-returns, normalised advantages."""
+        """Abstract trajectory: decisions at t = 0, K, ..; per-reward lambda-returns, normalised advantages.
+
+        A decision's reward is the continue-masked mean of its segment's K rewards: reward[t] (arriving at state
+        t+1) counts with the product of the continue flags of states jK..t, the segment's start state included
+        (its flag is 1 - is_terminal for the replayed start). Abstract continue: the product of a segment's
+        predicted flags; discount gamma^K; weights: the imagined trajectory's weights at the decision states."""
         cfg = self.cfg
         k, d = cfg.manager_period, cfg.horizon // cfg.manager_period
         decision_states = jax.tree.map(lambda x: x[::k], traj["states"])  # [D+1, N, ...]
         m_in = self.manager_input(decision_states, task)
-        seg_sum = lambda x: x.reshape(d, k, *x.shape[1:]).sum(1)  # noqa: E731
-        cont = traj["cont"].reshape(d, k, *traj["cont"].shape[1:]).prod(1)
+        segments = lambda x: x.reshape(d, k, *x.shape[1:])  # noqa: E731  [H, N] -> [D, K, N]
+        flags = jnp.concatenate([traj["weight"][:1], traj["cont"][:-1]], 0)  # continue flag of states 0..H-1
+        mask = jnp.cumprod(segments(flags), 1)
+        seg_mean = lambda x: (segments(x) * mask).mean(1)  # noqa: E731
+        cont = segments(traj["cont"]).prod(1)
         out = {"m_in": m_in, "cont": cont}
         advantage, new_retnorm = 0.0, {}
         for name, weight in (("ext", cfg.extrinsic_weight), ("expl", cfg.exploration_weight)):
             value = nets.two_hot_mean(self.critic.apply(params[f"critic_{name}"], m_in))
-            returns = nets.lambda_returns(seg_sum(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
+            returns = nets.lambda_returns(seg_mean(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
             new_retnorm[name], scale = nets.update_return_scale(state["retnorm"][name], returns, cfg.return_norm_decay)
             advantage = advantage + weight * (returns - value[:-1]) / scale
             out[f"returns_{name}"] = returns
         out["advantage"] = nets.sg(advantage)
-        out["weight"] = jnp.cumprod(jnp.concatenate([jnp.ones_like(cont[:1]), cfg.discount ** k * cont[:-1]], 0), 0)
+        out["weight"] = traj["weight"][::k]
         return out, new_retnorm
 
     def manager_loss(self, manager_params, m_in, codes, advantage, weight, log_eta):
@@ -263,13 +284,14 @@ class DirectorAgent:
         (g_loss, (log_beta, g_metrics)), g_grads = jax.value_and_grad(self.goal_ae_loss, has_aux=True)(
             params["goal_ae"], start["deter"], state["adapt"]["goal_kl"], k_goal)
         (w_loss, (traj, w_retnorm, w_metrics)), w_grads = jax.value_and_grad(self.worker_loss, has_aux=True)(
-            params["worker"], params, state, start, task, k_img)
+            params["worker"], params, state, start, task, k_img, start_continue(batch))
         m, m_retnorm = self.manager_terms(params, state, traj, task)
         codes = traj["code"][::cfg.manager_period]
         (m_loss, m_entropy), m_grads = jax.value_and_grad(self.manager_loss, has_aux=True)(
             params["manager"], m["m_in"], codes, m["advantage"], m["weight"], state["adapt"]["manager_entropy"])
-        log_eta = jnp.clip(state["adapt"]["manager_entropy"] + ADAPT_RATE * jnp.sign(
-            cfg.manager_entropy_target * self.max_manager_entropy - m_entropy), -10.0, 2.0)
+        log_eta = nets.adapt_log_scale(state["adapt"]["manager_entropy"], m_entropy,
+                                       cfg.manager_entropy_target * self.max_manager_entropy, cfg.adapt_rate,
+                                       cfg.adapt_band, *ENTROPY_SCALE_BOUNDS, raise_above=False)
 
         grads = {"wm": wm_grads, "goal_ae": g_grads, "manager": m_grads, "worker": w_grads}
         c_losses = {}

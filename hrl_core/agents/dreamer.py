@@ -5,6 +5,10 @@ lambda-returns through the model (continuous actions), with entropy bonus 3e-4; 
 max(1, EMA of the 5th-95th percentile range). The critic is two-hot distributional, regularised towards a slow EMA
 copy (fraction 0.02). Parts: WM (world model), A (actor), V (critic).
 
+As in DreamerV3, the actor sees the imagined latent through a stop-gradient: its gradient reaches the return
+through the dynamics, reward and value heads, never through the latent it was fed. The start state's losses are
+weighted by 1 - is_terminal. Evaluation samples the actor, as DreamerV3 does (policy mode "eval").
+
 Departure from DreamerV3: the critic is trained on imagined returns only (no replayed-return term).
 """
 
@@ -16,7 +20,8 @@ import jax.numpy as jnp
 from hrl_core import nets
 from hrl_core.agents import common
 from hrl_core.config import Config
-from hrl_core.world_model import WorldModel, features, imagine, imagined_outcomes, world_model_loss
+from hrl_core.validation import check_choice
+from hrl_core.world_model import WorldModel, features, imagine, imagined_outcomes, start_continue, world_model_loss
 
 PART_PARAMS = {"WM": ("wm",), "A": ("actor",), "V": ("critic",)}
 
@@ -52,7 +57,9 @@ class DreamerAgent:
         return {"state": self.wm.initial((batch,)), "prev_action": jnp.zeros((batch, self.act_space.shape[0]))}
 
     # ----- acting -----
-    def policy(self, state, carry, obs, key, explore: bool = True):
+    def policy(self, state, carry, obs, key, mode: str = "train"):
+        """One env step; `mode` is one of common.POLICY_MODES (static under jit)."""
+        check_choice("policy mode", mode, common.POLICY_MODES)
         params = state["params"]
         k_obs, k_act = jax.random.split(key)
         task = obs.get("task")
@@ -60,19 +67,19 @@ class DreamerAgent:
         latent, _, _ = self.wm.apply(params["wm"], carry["state"], carry["prev_action"], embed, obs["is_first"],
                                      task, k_obs, method=WorldModel.obs_step)
         mean, std = self.actor.apply(params["actor"], features(latent, task))
-        action = common.sample_action(k_act, mean, std) if explore else mean
+        action = mean if mode == "mode" else common.sample_action(k_act, mean, std)
         return action, {"state": latent, "prev_action": action}, {}
 
     # ----- learning -----
-    def actor_loss(self, actor_params, wm_params, critic_params, retnorm, start, task, key):
+    def actor_loss(self, actor_params, wm_params, critic_params, retnorm, start, task, key, start_cont=None):
         cfg = self.cfg
 
         def act(carry, latent, t, k):
-            mean, std = self.actor.apply(actor_params, features(latent, task))
+            mean, std = self.actor.apply(actor_params, features(nets.sg(latent), task))
             return common.sample_action(k, mean, std), carry, {"entropy": common.normal_entropy(std)}
 
         states, _, aux = imagine(self.wm, wm_params, start, task, cfg.horizon, act, (), key)
-        feat, reward, cont, weight = imagined_outcomes(self.wm, wm_params, states, task, cfg.discount)
+        feat, reward, cont, weight = imagined_outcomes(self.wm, wm_params, states, task, cfg.discount, start_cont)
         value = nets.two_hot_mean(self.critic.apply(critic_params, feat))
         returns = nets.lambda_returns(reward, value, cont, cfg.discount, cfg.lam)
         new_retnorm, scale = nets.update_return_scale(retnorm, nets.sg(returns), cfg.return_norm_decay)
@@ -94,7 +101,7 @@ class DreamerAgent:
         task = batch["task"].reshape(-1, self.task_dim) if self.task_dim else None
         (a_loss, (feat, returns, weight, retnorm, ac_metrics)), a_grads = jax.value_and_grad(
             self.actor_loss, has_aux=True)(params["actor"], params["wm"], params["critic"], state["retnorm"],
-                                           start, task, k_img)
+                                           start, task, k_img, start_continue(batch))
         c_loss, c_grads = jax.value_and_grad(
             lambda p: common.critic_loss(self.critic, p, state["slow_critic"], feat, returns, weight))(
             params["critic"])

@@ -28,21 +28,22 @@ def decode_goals(agent, state, goals, task=None) -> np.ndarray:
     return np.asarray(jnp.clip(image * 255.0, 0, 255).astype(jnp.uint8))
 
 
-def rollout_trace(agent, state, env, steps: int, seed: int = 0, explore: bool = False, progress: bool = True) -> dict:
+def rollout_trace(agent, state, env, steps: int, seed: int = 0, mode: str = "eval", progress: bool = True) -> dict:
     """Runs `steps` env steps (across episodes) and records, per step, the observation and the policy's internals.
 
     Keys: image, reward, is_first, action, and for Director code, goal, decision, goal_reward, goal_distance, deter,
     plus goal_image (the held goal decoded, aligned with image) and state_image (the current deter decoded the same
-    way: what a perfectly reached goal would look like, and how well the decoder sees this state at all).
+    way: what a perfectly reached goal would look like, and how well the decoder sees this state at all). `mode` is
+    the policy mode (agents.common.POLICY_MODES; "eval": the agent's reference evaluation behaviour).
     """
-    policy = jax.jit(agent.policy, static_argnames="explore")
+    policy = jax.jit(agent.policy, static_argnames="mode")
     key = jax.random.PRNGKey(seed)
     obs = env.reset()
     carry = agent.initial_carry(1)
     rows = []
     for _ in tqdm(range(steps), desc="trace", disable=not progress):
         key, k = jax.random.split(key)
-        action, carry, aux = policy(state, carry, policy_obs(obs, add_batch=True), k, explore=explore)
+        action, carry, aux = policy(state, carry, policy_obs(obs, add_batch=True), k, mode=mode)
         row = {"image": obs["image"], "reward": float(obs["reward"]), "is_first": bool(obs["is_first"]),
                "action": np.asarray(action[0])}
         row.update({name: np.asarray(value[0]) for name, value in jax.device_get(aux).items()})

@@ -38,13 +38,13 @@ def horizon_table(discount: float, episode_steps: int, imagination_horizon: int,
 
 
 def _perturbed_step(agent):
-    """A jitted step that acts like `agent.policy(explore=False)` but replaces this step's decision at random."""
+    """A jitted step that acts like `agent.policy(mode="mode")` but replaces this step's decision at random."""
     if agent.cfg.agent == "director":  # a random goal code, decoded into a goal the worker pursues
         from hrl_core.agents.director import GoalAutoencoder
 
         def step(state, carry, obs, key):
             k_policy, k_code = jax.random.split(key)
-            _, carry, aux = agent.policy(state, carry, obs, k_policy, explore=False)
+            _, carry, aux = agent.policy(state, carry, obs, k_policy, mode="mode")
             params = state["params"]
             cfg = agent.cfg
             code = jax.nn.one_hot(jax.random.randint(k_code, (1, cfg.goal_codes), 0, cfg.goal_classes),
@@ -57,7 +57,7 @@ def _perturbed_step(agent):
 
         def step(state, carry, obs, key):
             k_policy, k_act = jax.random.split(key)
-            _, carry, _ = agent.policy(state, carry, obs, k_policy, explore=False)
+            _, carry, _ = agent.policy(state, carry, obs, k_policy, mode="mode")
             action = jax.random.uniform(k_act, (1, *agent.act_space.shape), minval=low, maxval=high)
             return action, {**carry, "prev_action": action}
     return jax.jit(step)
@@ -67,7 +67,7 @@ def rollout_rewards(agent, state, env_fn, steps: int, seed: int = 0, perturb_at:
                     perturb_key=None, steps_fns=None) -> dict:
     """Rewards of one episode from a fresh `env_fn()`, mean actions, optionally one decision replaced.
     `steps_fns` = (policy, perturbed step), jitted once by the caller for many rollouts."""
-    policy, perturbed = steps_fns or (jax.jit(agent.policy, static_argnames="explore"), _perturbed_step(agent))
+    policy, perturbed = steps_fns or (jax.jit(agent.policy, static_argnames="mode"), _perturbed_step(agent))
     env = env_fn()
     key = jax.random.PRNGKey(seed)
     obs = env.reset()
@@ -80,7 +80,7 @@ def rollout_rewards(agent, state, env_fn, steps: int, seed: int = 0, perturb_at:
             action, carry = perturbed(state, carry, batch, perturb_key)
             decisions += 1
         else:
-            action, carry, aux = policy(state, carry, batch, k, explore=False)
+            action, carry, aux = policy(state, carry, batch, k, mode="mode")
             decisions += int(np.asarray(aux["decision"])[0]) if "decision" in aux else 1
         obs = env.step(np.asarray(action[0]))
         rewards.append(float(obs["reward"]))
@@ -106,7 +106,7 @@ def decision_response(agent, state, env_fn, perturbations: int, window: int, see
 
     period = agent.cfg.manager_period if agent.cfg.agent == "director" else 1
     discount = agent.cfg.discount if discount is None else discount
-    fns = (jax.jit(agent.policy, static_argnames="explore"), _perturbed_step(agent))
+    fns = (jax.jit(agent.policy, static_argnames="mode"), _perturbed_step(agent))
     base = rollout_rewards(agent, state, env_fn, 10**9, seed, steps_fns=fns)
     length = len(base["rewards"])
     if length <= window:

@@ -1,13 +1,30 @@
-"""Step N environments at once, each in its own worker process so that rendering uses every core."""
+"""Step N environments at once, each in its own worker process so that rendering uses every core.
+
+Workers ignore SIGINT and SIGTERM: a Ctrl-C (or a scheduler's SIGTERM) reaches the whole process group, and the
+parent alone decides how to shut down (the training loop checkpoints first); it then closes the workers.
+"""
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
+import multiprocessing.util  # noqa: F401  its exit hook (terminate, then join, children) must run after ours below
+import signal
+import weakref
+from multiprocessing import resource_tracker
 
 import numpy as np
 
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_open = weakref.WeakSet()
+# Workers ignore SIGTERM, so multiprocessing's own exit hook could wait on them forever: close them first.
+atexit.register(lambda: [env.close() for env in list(_open)])
+
 
 def _worker(conn, name, options):
+    for sig in _SIGNALS:  # the parent blocked these while spawning us, so none arrived before this point
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     from hrl_core.envs import make_env
 
     try:
@@ -17,15 +34,22 @@ def _worker(conn, name, options):
         conn.send(("error", err))
         return
     while True:
-        cmd, arg = conn.recv()
+        try:
+            cmd, arg = conn.recv()
+        except (EOFError, OSError):  # the parent is gone: nothing left to serve
+            cmd = "close"
         if cmd == "close":
             env.close()
             conn.close()
             return
         try:
-            conn.send(("ok", env.reset() if cmd == "reset" else env.step(arg)))
+            reply = ("ok", env.reset() if cmd == "reset" else env.step(arg))
         except Exception as err:
-            conn.send(("error", err))
+            reply = ("error", err)
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone
+            return
 
 
 def stack(observations: list[dict]) -> dict:
@@ -50,12 +74,22 @@ class BatchedEnv:
             return
         ctx = mp.get_context("spawn")  # fork is unsafe once JAX or GL threads exist in the parent
         self._conns, self._procs = [], []
-        for i in range(num_envs):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, name, {**options, "seed": seed + i}), daemon=True)
-            proc.start()
-            self._conns.append(parent)
-            self._procs.append(proc)
+        _open.add(self)
+        # Spawned workers inherit the blocked mask, so a signal during their start-up cannot kill them (a signal
+        # for this process stays pending until the unblock); _worker ignores and unblocks them. The resource
+        # tracker is started first because its start unblocks these signals.
+        resource_tracker.ensure_running()
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            for i in range(num_envs):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, name, {**options, "seed": seed + i}), daemon=True)
+                proc.start()
+                child.close()  # keep only the worker's copy, so a dead worker reads as EOF here
+                self._conns.append(parent)
+                self._procs.append(proc)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         spaces = [self._receive(c) for c in self._conns]
         self.obs_space, self.act_space = spaces[0]
 
@@ -98,8 +132,11 @@ class BatchedEnv:
                 pass
             proc.join(timeout=5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()  # terminate() sends SIGTERM, which workers ignore
+                proc.join()
+            conn.close()
         self._conns, self._procs = [], []
+        _open.discard(self)
 
     def __enter__(self):
         return self
