@@ -31,10 +31,19 @@ def cmd_eval(args) -> int:
     from hrl_core.evaluate import evaluate_run
 
     result = evaluate_run(args.logdir, args.split, args.episodes, out=args.out, env_options=_options(args.option),
-                          policy=args.policy)
+                          policy=args.policy, frames=args.frames)
     for row in result["results"]:
         speed = "" if row["speed"] is None else f" speed {row['speed']:g}"
         print(f"{result['task']}{speed}: mean return {row['mean_return']:.1f} over {len(row['returns'])} episodes")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from hrl_core.train import export_run
+
+    out = export_run(args.logdir, args.out)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"exported {args.logdir} to {out} ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -82,8 +91,15 @@ def register(sub) -> None:
                    help="eval: each agent's reference evaluation behaviour; mode: deterministic; train: as in "
                         "training; random: uniform random actions on the same episodes (the baseline)")
     p.add_argument("--out")
+    p.add_argument("--frames", help="save the first evaluation episode's frames: a .png strip or a .gif")
     p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="copy a run's config, metrics, evaluations and learned state (no optimiser "
+                                      "state, no replay) into a small folder that loads like the run")
+    p.add_argument("--logdir", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="measure throughput: envs (agent steps/s) or train (updates/s, FLOPs)")
     p.add_argument("what", choices=["envs", "train"])

@@ -84,10 +84,13 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
 
 
 def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, task: str | None = None,
-                 out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval") -> dict:
+                 out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
+                 frames: str | Path | None = None) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
     offset by 20000 from the run's seed; writes eval_<split>.json in the run (eval_<split>_<policy>.json for a
-    policy other than "eval"; or `out`). policy="random" gives the baseline on exactly the same episodes."""
+    policy other than "eval"; or `out`). policy="random" gives the baseline on exactly the same episodes. `frames`
+    (.png strip or .gif) saves the frames of the first evaluation episode of the first speed, replayed with the same
+    seeds."""
     import json
 
     from hrl_core.train import load_agent
@@ -100,6 +103,17 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     rows = evaluate(agent, state, task, split, episodes, options, seed=info["seed"] + 20_000, policy=policy)
     result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "split": split, "policy": policy,
               "step": info["meta"]["counters"]["step"], "results": rows}
+    if frames is not None:
+        from hrl_core.envs import make_env
+        from hrl_core.viz.frames import save_frames
+
+        images, speed = [], rows[0]["speed"]
+        kept = {k: v for k, v in options.items() if k not in ("split", "speed")}
+        env = make_env(task, seed=info["seed"] + 20_000, **kept, **({} if speed is None else {"speed": speed}))
+        run_episodes(agent, state, env, 1, info["seed"] + 20_000, policy,
+                     record=lambda obs, action, aux: images.append(obs["image"]))
+        env.close()
+        result["frames"] = str(save_frames(images, frames))
     suffix = "" if policy == "eval" else f"_{policy}"
     out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"
     out.write_text(json.dumps(result, indent=1))

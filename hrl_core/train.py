@@ -98,9 +98,40 @@ def load_agent(logdir: str | Path, step: int | None = None):
     ckpt = Checkpointer(Path(logdir) / "ckpt")
     if ckpt.latest_step() is None:
         raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
-    state, _, meta = ckpt.restore(agent.init(jax.random.PRNGKey(0)), step=step)
+    fresh = agent.init(jax.random.PRNGKey(0))
+    if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
+        template = {k: v for k, v in fresh.items() if k != "opt"}
+        state, _, meta = ckpt.restore(template, step=step)
+        state = {**state, "opt": fresh["opt"]}
+    else:
+        state, _, meta = ckpt.restore(fresh, step=step)
     ckpt.close()
     return agent, state, {**saved, "meta": meta}
+
+
+RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+
+
+def export_run(logdir: str | Path, out: str | Path) -> Path:
+    """A small, CPU-loadable copy of a finished run: its config, metrics, summary and evaluations, and a checkpoint
+    of what it learned (parameters, slow critics, normalisers, adapted scales) without optimiser state or replay.
+    `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself."""
+    import shutil
+
+    logdir, out = Path(logdir), Path(out)
+    agent, state, info = load_agent(logdir)
+    if out.exists():
+        raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
+    out.mkdir(parents=True)
+    for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob("eval_*.json")):
+        if path.exists():
+            shutil.copy2(path, out / path.name)
+    meta = {**info["meta"], "learned_only": True}
+    meta.pop("replay", None)
+    ckpt = Checkpointer(out / "ckpt", keep=1)
+    ckpt.save(info["meta"]["counters"]["step"], {k: v for k, v in state.items() if k != "opt"}, None, meta)
+    ckpt.close()
+    return out
 
 
 CARRIED = ("params", "slow_critic", "retnorm", "adapt")  # what --init-from carries; optimiser states restart

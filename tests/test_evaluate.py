@@ -1,5 +1,6 @@
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -35,3 +36,33 @@ def test_bad_policy_names_the_choices(run, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--logdir", str(run), "--policy", "greedy"])
     assert "random" in capsys.readouterr().err
+
+
+def test_frames_strip_and_export_load_like_the_run(run, tmp_path):
+    """`hrl eval --frames` writes the first episode as a strip; `hrl export` writes a small copy without optimiser
+    state or replay that loads (fresh optimiser states) and evaluates to the same returns as the run."""
+    from hrl_core.train import load_agent
+
+    strip = tmp_path / "strip.png"
+    assert main(["eval", "--logdir", str(run), "--episodes", "1", "--frames", str(strip), "--out",
+                 str(tmp_path / "a.json")]) == 0
+    from PIL import Image
+
+    assert Image.open(strip).size[1] == 64
+    out = tmp_path / "exported"
+    assert main(["export", "--logdir", str(run), "--out", str(out)]) == 0
+    assert {"config.json", "metrics.jsonl", "summary.json"} <= {p.name for p in out.iterdir()}
+    step = json.loads((run / "summary.json").read_text())["step"]
+    sizes = [sum(p.stat().st_size for p in (folder / "ckpt" / str(step) / "state").rglob("*") if p.is_file())
+             for folder in (run, out)]
+    assert sizes[1] < 0.8 * sizes[0]  # no Adam moments (orbax's per-array overhead weighs on a model this small)
+    assert (run / "ckpt" / str(step) / "replay").exists() and not (out / "ckpt" / str(step) / "replay").exists()
+    _, state, _ = load_agent(run)
+    agent, exported, _ = load_agent(out)
+    for name in ("params", "slow_critic", "retnorm"):
+        for a, b in zip(jax.tree.leaves(state[name]), jax.tree.leaves(exported[name])):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert all(not np.asarray(x).any() for x in jax.tree.leaves(exported["opt"]) if np.asarray(x).dtype != np.int32)
+    assert main(["eval", "--logdir", str(out), "--episodes", "1", "--out", str(tmp_path / "b.json")]) == 0
+    a, b = (json.loads((tmp_path / f).read_text())["results"] for f in ("a.json", "b.json"))
+    assert a == b
