@@ -1,1 +1,1 @@
-"""Analysis helpers the notebooks call: goal decoding and rollout traces, horizon measures."""
+"""Analysis helpers the notebooks call: goal decoding and rollout traces, horizon measures, interval statistics."""
