@@ -82,6 +82,59 @@ def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval"
     return rows
 
 
+def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True) -> list[dict]:
+    """The uniform random policy on exactly the episodes each run of `seeds` is evaluated on (same speeds, same
+    evaluation seeds), both splits: the yardstick for "has it learned" and for normalising returns across speeds."""
+    from tqdm.auto import tqdm
+
+    from hrl_core.evaluate import evaluate_run
+
+    rows = []
+    for seed, split in tqdm([(s, split) for s in seeds for split in ("train", "ood")], desc="random baseline",
+                            disable=not progress):
+        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random")
+        rows += [{"seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"]}
+                 for r in result["results"]]
+    return rows
+
+
+def normalised_scores(rows: list[dict], baseline: list[dict], agent: str, split: str) -> np.ndarray:
+    """Return / random return on the same episodes, as a (seeds, speeds) matrix for the interval estimators."""
+    random = {(r["seed"], r["split"], r["speed"]): r["mean_return"] for r in baseline}
+    mine = [r for r in rows if r["agent"] == agent and r["split"] == split]
+    seeds, speeds = sorted({r["seed"] for r in mine}), sorted({r["speed"] for r in mine})
+    value = {(r["seed"], r["speed"]): r["mean_return"] / max(random[(r["seed"], split, r["speed"])], 1e-6)
+             for r in mine}
+    return np.array([[value[(seed, speed)] for speed in speeds] for seed in seeds])
+
+
+def generalization_claim(rows: list[dict], baseline: list[dict], learned_factor: float, scale: str,
+                         reps: int = 2000) -> dict:
+    """Claim (b) on a speed task: Director's return at held-out speeds, as a multiple of the random policy's on the
+    same episodes, is higher than DreamerV3's (IQM over seeds x held-out speeds, 95% CIs). The runs count as learned
+    when both agents' training-speed IQM reaches `learned_factor` x the random return; else the verdict is
+    "inconclusive at this scale" whatever the interval says."""
+    from hrl_core.analysis import stats
+
+    missing = {"director", "dreamer"} - {r["agent"] for r in rows}
+    if missing:
+        raise ValueError(f"agents={sorted({r['agent'] for r in rows})} is not valid for the claim; it compares "
+                         f"director with dreamer (missing: {', '.join(sorted(missing))})")
+    learned = all(stats.learned(normalised_scores(rows, baseline, agent, "train"), learned_factor, 1.0)
+                  for agent in ("director", "dreamer"))
+    return stats.claim_row("(b) hierarchy generalizes to held-out speeds", "held-out return / random return",
+                           normalised_scores(rows, baseline, "director", "ood"),
+                           normalised_scores(rows, baseline, "dreamer", "ood"), True, learned, scale, reps)
+
+
+def run_scale(runs, task, agents, seeds) -> str:
+    """What the evidence is: preset, policy steps per run and seeds, read from the runs themselves."""
+    path = require_run(runs, task, agents[0], seeds[0])
+    preset = json.loads((path / "config.json").read_text())["config"]["preset"]
+    steps = json.loads((path / "summary.json").read_text())["step"] if (path / "summary.json").exists() else "?"
+    return f"{preset} preset, {steps} steps per run, {len(seeds)} seeds"
+
+
 def generalization_summary(rows: list[dict]) -> dict:
     """Per agent: mean return over training speeds, over held-out speeds, and their ratio."""
     summary = {}

@@ -145,3 +145,27 @@ def test_committed_notebooks_have_one_parameters_cell_and_no_outputs():
         assert {"out", "runs"} <= set(assigned), name
         code = [c for c in book.cells if c.cell_type == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+
+
+def test_generalization_claim_normalises_by_random_and_needs_learning():
+    """Claim (b): returns divided by the random policy's on the same episodes, as (seeds, speeds) matrices; clearly
+    separated held-out scores give "supported" once both agents reach learned_factor x random at training speeds,
+    and "inconclusive at this scale" below it."""
+    from hrl_core.study import generalization_claim, normalised_scores
+
+    def rows_for(train_multiple):
+        rows = []
+        for agent, ood in (("director", 6.0), ("dreamer", 2.0)):
+            for seed in range(4):
+                rows += [{"agent": agent, "seed": seed, "split": "train", "speed": v, "mean_return": train_multiple * 10}
+                         for v in (1.0, 2.0)]
+                rows += [{"agent": agent, "seed": seed, "split": "ood", "speed": v,
+                          "mean_return": 10 * (ood + 0.1 * seed)} for v in (0.5, 4.0)]
+        return rows
+
+    baseline = [{"seed": s, "split": split, "speed": v, "mean_return": 10.0}
+                for s in range(4) for split, speeds in (("train", (1.0, 2.0)), ("ood", (0.5, 4.0))) for v in speeds]
+    scores = normalised_scores(rows_for(5.0), baseline, "director", "ood")
+    assert scores.shape == (4, 2) and np.allclose(scores[:, 0], [6.0, 6.1, 6.2, 6.3])
+    assert generalization_claim(rows_for(5.0), baseline, 3.0, "test", reps=200)["verdict"] == "supported"
+    assert generalization_claim(rows_for(2.0), baseline, 3.0, "test", reps=200)["verdict"] == "inconclusive at this scale"
