@@ -74,7 +74,10 @@ class Config:
                      "batch_length", "num_envs", "replay_capacity", "horizon", "manager_period", "goal_codes",
                      "goal_classes"):
             check_positive(name, getattr(self, name))
-        check_positive("train_ratio", self.train_ratio, integer=False)
+        for name in ("train_ratio", "manager_entropy_init", "adapt_rate"):
+            check_positive(name, getattr(self, name), integer=False)
+        if not 0 <= self.adapt_band:
+            raise ValueError(f"adapt_band={self.adapt_band!r} is not valid; it must be a number >= 0")
         if self.deter % self.blocks:
             raise ValueError(f"deter={self.deter} is not valid with blocks={self.blocks}; deter must divide by blocks")
         if self.horizon % self.manager_period:

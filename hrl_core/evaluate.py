@@ -2,11 +2,12 @@
 
 The policy acts in `policy` mode: one of agents.common.POLICY_MODES or "random". The default "eval" is each agent's
 reference evaluation behaviour: DreamerV3 samples its actor; Director samples the manager's codes and takes the
-worker's mean action. "mode" is fully deterministic (mean actions, argmax codes). "random" acts uniformly at random
+worker's mean action. "mode" takes mean actions and argmax codes (repeatable for a fixed seed). "random" acts uniformly at random
 through the same episodes, environment seeds and code: the baseline every learned return is read against."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
@@ -18,6 +19,12 @@ from hrl_core.validation import check_choice
 EVAL_POLICIES = (*POLICY_MODES, "random")
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted_policy(agent):
+    """One jitted policy per agent, so evaluating many speeds or episodes traces and compiles it once."""
+    return jax.jit(agent.policy, static_argnames="mode")
+
+
 def _actor(agent, state, env, policy: str):
     """(initial carry, act(obs, carry, key) -> (action, carry, aux)) for one environment."""
     if policy == "random":
@@ -26,7 +33,7 @@ def _actor(agent, state, env, policy: str):
         def act(obs, carry, key):
             return np.asarray(jax.random.uniform(key, space.shape, minval=space.low, maxval=space.high)), carry, {}
         return None, act
-    step = jax.jit(agent.policy, static_argnames="mode")
+    step = _jitted_policy(agent)
 
     def act(obs, carry, key):
         action, carry, aux = step(state, carry, policy_obs(obs, add_batch=True), key, mode=policy)

@@ -94,18 +94,21 @@ def load_agent(logdir: str | Path, step: int | None = None):
     from hrl_core.envs import make_env
 
     env = make_env(saved["task"], **saved["env_options"])
+    env.close()  # only its spaces are needed
     agent = make_agent(cfg, env.obs_space, env.act_space)
     ckpt = Checkpointer(Path(logdir) / "ckpt")
-    if ckpt.latest_step() is None:
-        raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
-    fresh = agent.init(jax.random.PRNGKey(0))
-    if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
-        template = {k: v for k, v in fresh.items() if k != "opt"}
-        state, _, meta = ckpt.restore(template, step=step)
-        state = {**state, "opt": fresh["opt"]}
-    else:
-        state, _, meta = ckpt.restore(fresh, step=step)
-    ckpt.close()
+    try:
+        if ckpt.latest_step() is None:
+            raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
+        fresh = agent.init(jax.random.PRNGKey(0))
+        if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
+            template = {k: v for k, v in fresh.items() if k != "opt"}
+            state, _, meta = ckpt.restore(template, step=step)
+            state = {**state, "opt": fresh["opt"]}
+        else:
+            state, _, meta = ckpt.restore(fresh, step=step)
+    finally:
+        ckpt.close()
     return agent, state, {**saved, "meta": meta}
 
 
@@ -176,6 +179,14 @@ def _latest_step(directory: Path) -> int | None:
         ckpt.close()
 
 
+def _is_export(logdir: Path) -> bool:
+    ckpt = Checkpointer(logdir / "ckpt")
+    try:
+        return bool(ckpt.restore_meta().get("learned_only"))
+    finally:
+        ckpt.close()
+
+
 def _spaces(task: str, env_options: dict):
     env = make_env(task, **env_options)  # cheap (no rendering), and it checks the task and its options
     env.close()
@@ -206,6 +217,12 @@ def validate_run(task: str, logdir: str | Path, agent: str = "dreamer", preset: 
     logdir = Path(logdir)
     if logdir.exists() and not logdir.is_dir():
         raise ValueError(f"logdir {logdir} is a file, not a folder")
+    if not resume and _latest_step(logdir / "ckpt") is not None:
+        raise ValueError(f"logdir {logdir} holds a run already; continue it with resume (--resume) or choose a new "
+                         "logdir")
+    if resume and _latest_step(logdir / "ckpt") is not None and _is_export(logdir):
+        raise ValueError(f"resume: run {logdir} is an export (no optimiser state or replay); start from it with "
+                         "init_from (--init-from) instead")
     if resume and (logdir / "config.json").exists():
         saved = json.loads((logdir / "config.json").read_text())
         if (saved["task"], saved["agent"], saved["config"]["preset"]) != (task, agent, preset):

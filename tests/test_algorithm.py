@@ -97,7 +97,7 @@ def test_imagination_weights_start_state_by_its_continue_flag():
 
 def test_terminal_start_states_teach_the_policy_nothing():
     """The start state's continue flag in training: a replayed batch whose every state is terminal gives the actor
-    and the critic zero weight everywhere, so one update leaves them (and their optimiser states) unchanged while
+    and the critic zero weight everywhere, so one update leaves their parameters unchanged while
     the world model still learns."""
     cfg, agent, state = agent_for("dreamer")
     batch = random_batch(agent, cfg)

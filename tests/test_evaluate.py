@@ -66,3 +66,16 @@ def test_frames_strip_and_export_load_like_the_run(run, tmp_path):
     assert main(["eval", "--logdir", str(out), "--episodes", "1", "--out", str(tmp_path / "b.json")]) == 0
     a, b = (json.loads((tmp_path / f).read_text())["results"] for f in ("a.json", "b.json"))
     assert a == b
+
+
+def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp_path):
+    """Training into a folder that holds a run needs resume; an exported run (no optimiser state or replay) cannot
+    be resumed, only started from with init_from. Both fail before anything is written."""
+    before = (run / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match="holds a run already"):
+        train("walker_speed", run, steps=16, config=SMALL, parallel=False, progress=False)
+    assert (run / "metrics.jsonl").read_text() == before
+    out = tmp_path / "exported"
+    assert main(["export", "--logdir", str(run), "--out", str(out)]) == 0
+    with pytest.raises(ValueError, match="is an export"):
+        train("walker_speed", out, steps=16, config=SMALL, parallel=False, progress=False, resume=True)

@@ -95,7 +95,7 @@ def test_bad_body_or_size_names_the_option_and_allowed_values(option, value, all
 @pytest.mark.parametrize("body", list(BODIES))
 def test_touching_the_target_pays_one_and_ends_the_episode(body):
     """Pins: a walker moved onto the target (small training maze) gets reward 1 on that step, and the episode ends
-    there as a time-out-like last step (not terminal, the task's discount stays 1)."""
+    there as a terminal step (success ends the episode for good; only running out of time is not terminal)."""
     env = make_env("maze_train", body=body, maze_size="small", time_limit=5.0)
     env.reset()
     task, physics = env._env.task, env._env.physics
@@ -105,4 +105,4 @@ def test_touching_the_target_pays_one_and_ends_the_episode(body):
     else:
         walker.shift_pose(physics, [*(target[:2] - physics.bind(walker.root_body).xpos[:2]), 0.0])
     obs = env.step(np.zeros(env.act_space.shape))
-    assert obs["reward"] == 1 and obs["is_last"] and not obs["is_terminal"]
+    assert obs["reward"] == 1 and obs["is_last"] and obs["is_terminal"]

@@ -14,7 +14,8 @@ from hrl_core.world_model import WorldModel
 MIN_STD, MAX_STD = 0.1, 1.0
 # How a policy acts: "train" samples everything (data collection); "eval" is the agent's reference evaluation
 # behaviour (DreamerV3 samples its actor; Director samples the manager's codes and takes the worker's mean action);
-# "mode" is fully deterministic (mean actions, per-slot argmax codes), for analyses that need repeatable rollouts.
+# "mode" takes mean actions and per-slot argmax codes, for analyses that need repeatable rollouts (the posterior
+# latent is still sampled, so a rollout repeats for a fixed seed).
 POLICY_MODES = ("train", "eval", "mode")
 
 

@@ -5,7 +5,8 @@ head (2 actions: roll and steer). Either sees a 64x64 egocentric camera plus pro
 observable, concatenated into obs["proprio"]). Two sizes: "large" 7x11 layouts (the reference) and "small" 7x7
 ones, walls included, whose goal is 1 or 2 moves from some spawns and 6 or 7 from another. The task is
 RepeatSingleGoalMaze: a target sphere at the layout's G cell; touching it gives reward 1 and ends the episode (its
-max_repeats is 0), which composer reports as a time-out-like last step (discount 1). The walker spawns at one of
+max_repeats is 0); composer reports that with discount 1, and this env marks it terminal (is_terminal), unlike
+running out of time. The walker spawns at one of
 the P cells, facing a random direction. Physics at 200 Hz, control at 50 Hz, action repeat 2 by default;
 episodes last at most `time_limit` s.
 
@@ -188,6 +189,7 @@ class MazeEnv(Env):
             ts = self._env.step(action)
             reward += ts.reward or 0.0
             if ts.last():
-                # A discount of 0 marks a true terminal state; the time limit keeps discount 1.
-                return self._observe(ts, reward, False, True, ts.discount == 0)
+                # Reaching the target ends the episode for good: a true terminal, so the continue head learns that
+                # success ends it (the task itself keeps discount 1 there). Running out of time is not terminal.
+                return self._observe(ts, reward, False, True, ts.discount == 0 or reward > 0)
         return self._observe(ts, reward, False, False, False)
