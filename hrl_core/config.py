@@ -2,7 +2,7 @@
 
 Sizes follow DreamerV3 (S/M/L/XL from the paper; `size1m` from the newer release: deter 512 in 8 blocks, hidden 64,
 stoch 32x4, CNN depth 4 with channel multipliers 2/3/4/4, MLP units 64). `tiny` is this workspace's CPU preset for
-tests and the default notebooks; `cpu` is the preset meant to learn on a 2-core CPU within an hour. Both agents
+tests and the default notebooks; `cpu` is a larger CPU preset (not yet shown to learn within an hour). Both agents
 share the world model, batch, train ratio, discount and horizon; the horizon is 16 (Director's) rather than
 DreamerV3's 15 so that the manager period K divides it.
 """
@@ -99,8 +99,9 @@ class Config:
 
 PRESETS = {
     "tiny": {},
-    # Learns on a 2-core CPU within an hour: the tiny model with a 16-step horizon (K = 8, as Director), longer
-    # replayed sequences and a lower train ratio, so an hour of updates sees more fresh data.
+    # For a 2-core CPU: the tiny model made wider, with a 16-step horizon (K = 8, as Director), longer replayed
+    # sequences and 0.25 updates per policy step. Its first hour on walker_speed reached 1.16x the random return
+    # (benchmarks/RESULTS.md): not yet a preset that learns within an hour.
     "cpu": dict(deter=256, hidden=128, stoch=16, classes=8, mlp_units=128, mlp_layers=2, batch_size=8,
                 batch_length=32, train_ratio=64.0, horizon=16, manager_period=8),
     "size1m": dict(deter=512, hidden=64, stoch=32, classes=4, blocks=8, cnn_channels=(8, 12, 16, 16), mlp_units=64,
