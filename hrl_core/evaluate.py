@@ -2,8 +2,9 @@
 
 The policy acts in `policy` mode: one of agents.common.POLICY_MODES or "random". The default "eval" is each agent's
 reference evaluation behaviour: DreamerV3 samples its actor; Director samples the manager's codes and takes the
-worker's mean action. "mode" takes mean actions and argmax codes (repeatable for a fixed seed). "random" acts uniformly at random
-through the same episodes, environment seeds and code: the baseline every learned return is read against."""
+worker's mean action. "mode" takes mean actions and argmax codes (repeatable for a fixed seed). "random" acts
+uniformly at random through the same episodes, environment seeds and code: the baseline every learned return is
+read against."""
 
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = 
 
 
 def evaluate(agent, state, task: str, split: str | None, episodes: int, env_options: dict | None = None,
-             seed: int = 0, speeds=None, policy: str = "eval") -> list[dict]:
-    """Mean return per target speed of `split` (speed tasks) or for the task itself."""
+             seed: int = 0, speeds=None, policy: str = "eval", record=None) -> list[dict]:
+    """Mean return per target speed of `split` (speed tasks) or for the task itself; `record` as in run_episodes."""
     from hrl_core.envs import make_env
     from hrl_core.envs.locomotion import SPEEDS
 
@@ -77,13 +78,13 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
         domain = task.split("_")[0]
         for speed in speeds or SPEEDS[domain][split or "train"]:
             env = make_env(task, seed=seed, speed=float(speed), **options)
-            returns = run_episodes(agent, state, env, episodes, seed, policy)
+            returns = run_episodes(agent, state, env, episodes, seed, policy, record)
             env.close()
             rows.append({"task": task, "split": split, "speed": float(speed), "returns": returns,
                          "mean_return": float(np.mean(returns))})
     else:
         env = make_env(task, seed=seed, **options)
-        returns = run_episodes(agent, state, env, episodes, seed, policy)
+        returns = run_episodes(agent, state, env, episodes, seed, policy, record)
         env.close()
         rows.append({"task": task, "split": split, "speed": None, "returns": returns,
                      "mean_return": float(np.mean(returns))})
@@ -111,15 +112,12 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "split": split, "policy": policy,
               "step": info["meta"]["counters"]["step"], "results": rows}
     if frames is not None:
-        from hrl_core.envs import make_env
         from hrl_core.viz.frames import save_frames
 
         images, speed = [], rows[0]["speed"]
-        kept = {k: v for k, v in options.items() if k not in ("split", "speed")}
-        env = make_env(task, seed=info["seed"] + 20_000, **kept, **({} if speed is None else {"speed": speed}))
-        run_episodes(agent, state, env, 1, info["seed"] + 20_000, policy,
-                     record=lambda obs, action, aux: images.append(obs["image"]))
-        env.close()
+        evaluate(agent, state, task, split, 1, options, seed=info["seed"] + 20_000,
+                 speeds=None if speed is None else [speed], policy=policy,
+                 record=lambda obs, action, aux: images.append(obs["image"]))
         result["frames"] = str(save_frames(images, frames))
     suffix = "" if policy == "eval" else f"_{policy}"
     out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"

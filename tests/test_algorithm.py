@@ -126,7 +126,8 @@ def test_goal_kl_weight_rises_when_kl_is_high_and_stays_at_most_one():
     it falls by 1/(1+rate) a step."""
     cfg, agent, state = agent_for("director", goal_kl_target=1e-3)
     deter = jax.random.normal(jax.random.PRNGKey(6), (8, cfg.deter)) * 3
-    _, (log_beta, metrics) = agent.goal_ae_loss(state["params"]["goal_ae"], deter, jnp.float32(0.0), jax.random.PRNGKey(7))
+    key = jax.random.PRNGKey(7)
+    _, (log_beta, metrics) = agent.goal_ae_loss(state["params"]["goal_ae"], deter, jnp.float32(0.0), key)
     assert float(metrics["goal/kl"]) > 1.1e-3 and float(log_beta) == 0.0
     _, (log_beta, _) = agent.goal_ae_loss(state["params"]["goal_ae"], deter, jnp.float32(-1.0), jax.random.PRNGKey(7))
     assert float(log_beta) == pytest.approx(-1.0 + np.log(1.1))

@@ -126,9 +126,9 @@ class DirectorAgent:
         return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
                 "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
                 "retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS},
-                "adapt": {"goal_kl": jnp.zeros((), jnp.float32),  # log scales; strong float32 types so the
+                # Log scales, strongly typed float32 so that the update never recompiles.
+                "adapt": {"goal_kl": jnp.zeros((), jnp.float32),
                           "manager_entropy": jnp.full((), jnp.log(cfg.manager_entropy_init), jnp.float32)}}
-                          # update never recompiles
 
     def initial_carry(self, batch: int) -> dict:
         cfg = self.cfg

@@ -6,9 +6,8 @@ observable, concatenated into obs["proprio"]). Two sizes: "large" 7x11 layouts (
 ones, walls included, whose goal is 1 or 2 moves from some spawns and 6 or 7 from another. The task is
 RepeatSingleGoalMaze: a target sphere at the layout's G cell; touching it gives reward 1 and ends the episode (its
 max_repeats is 0); composer reports that with discount 1, and this env marks it terminal (is_terminal), unlike
-running out of time. The walker spawns at one of
-the P cells, facing a random direction. Physics at 200 Hz, control at 50 Hz, action repeat 2 by default;
-episodes last at most `time_limit` s.
+running out of time. The walker spawns at one of the P cells, facing a random direction. Physics at 200 Hz, control
+at 50 Hz, action repeat 2 by default; episodes last at most `time_limit` s.
 
 Walls are coloured per segment: the maze is cut into sectors (2x2 for the training layouts, 2x4 for the novel ones)
 and every wall cell in a sector gets that sector's flat colour, so a novel layout has twice the wall colours of
