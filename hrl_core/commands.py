@@ -125,7 +125,8 @@ def cmd_notebooks(args) -> int:
     from hrl_core.series import NotebookFailed, run_series
 
     try:
-        executed = run_series(args.preset, args.only, args.out, _options(args.param), progress=not args.no_progress)
+        executed = run_series(args.preset, args.only, args.out, _options(args.param), progress=not args.no_progress,
+                              runs=args.runs)
     except NotebookFailed as err:
         print(f"hrl notebooks: error: {err}", file=sys.stderr)
         return 1
@@ -143,7 +144,9 @@ def register_notebooks(sub) -> None:
     p = sub.add_parser("notebooks", help="run the notebook series through papermill, in order (the main job)")
     p.add_argument("--preset", default="tiny", help="tiny (CPU, the default) or a GPU scale: size1m, S, M")
     p.add_argument("--only", nargs="*", metavar="NN", help="run only these notebooks, e.g. --only 03 04")
-    p.add_argument("--out", help="output folder (default outputs/notebooks/PRESET)")
+    p.add_argument("--out", help="output folder (default outputs/notebooks/PRESET, or .../RUNS' folder name)")
+    p.add_argument("--runs", help="analyse these trained runs (e.g. reference: the repository's trained agents) "
+                                  "instead of training the tiny ones; notebooks 02-07")
     p.add_argument("--param", type=_parse_option, action="append", metavar="KEY=VALUE",
                    help="a notebook parameter for every notebook that declares it, e.g. steps=1000 seeds=[0,1,2]")
     p.add_argument("--no-progress", action="store_true")

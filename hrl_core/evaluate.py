@@ -69,12 +69,12 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = 
 def evaluate(agent, state, task: str, split: str | None, episodes: int, env_options: dict | None = None,
              seed: int = 0, speeds=None, policy: str = "eval", record=None) -> list[dict]:
     """Mean return per target speed of `split` (speed tasks) or for the task itself; `record` as in run_episodes."""
-    from hrl_core.envs import make_env
+    from hrl_core.envs import SPEED_TASKS, make_env
     from hrl_core.envs.locomotion import SPEEDS
 
     options = {k: v for k, v in (env_options or {}).items() if k not in ("split", "speed")}
     rows = []
-    if "_speed" in task:
+    if task in SPEED_TASKS:
         domain = task.split("_")[0]
         for speed in speeds or SPEEDS[domain][split or "train"]:
             env = make_env(task, seed=seed, speed=float(speed), **options)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-NOTEBOOKS = ("01_train", "02_horizon_analysis", "03_goal_decoding", "04_generalization", "05_finetune_ablation")
+from hrl_core.validation import check_keys
+
+NOTEBOOKS = ("01_train", "02_horizon_analysis", "03_goal_decoding", "04_generalization", "05_finetune_ablation",
+             "06_composition", "07_findings")
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 # Settings per scale on top of each notebook's own parameter cell, which holds the tiny (CPU) settings. A key
@@ -22,6 +25,9 @@ _REAL_SCALE = {
     "time_limit": None,
 }
 SCALES = {"tiny": {}, "size1m": _REAL_SCALE, "S": _REAL_SCALE, "M": _REAL_SCALE}
+
+
+SERIES_FILE = "series.json"  # in a folder of trained runs: which preset and notebook parameters fit them
 
 
 class MissingRun(FileNotFoundError):
@@ -80,34 +86,62 @@ def declared_parameters(notebook: str) -> list[str]:
     return list(papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb")))
 
 
-def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None = None) -> dict:
-    """The papermill parameters for one notebook: scale settings and overrides it declares, plus paths."""
+def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None = None,
+                   runs: Path | None = None) -> dict:
+    """The papermill parameters for one notebook: scale settings and overrides it declares, plus paths. Runs live
+    under OUT/runs unless `runs` names trained runs elsewhere; runs that notebooks train (05's fine-tuning) always
+    go under OUT/runs."""
     declared = declared_parameters(notebook)
-    values = {**SCALES[preset], **(overrides or {}), "preset": preset, "out": str(out), "runs": str(out / "runs")}
+    values = {**SCALES.get(preset, {}), **(overrides or {}), "preset": preset, "out": str(out),
+              "runs": str(runs or out / "runs"), "finetune_runs": str(out / "runs")}
     return {k: v for k, v in values.items() if k in declared}
 
 
+def reference_settings(runs: str | Path) -> dict:
+    """A trained-runs folder's own description, SERIES_FILE: {"preset": the preset its runs were trained at,
+    "parameters": notebook parameters that fit them (seeds, tasks' options, evaluation budgets)}."""
+    path = Path(runs) / SERIES_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"runs={str(runs)!r} is not a folder of trained runs for the series: it has no "
+                                f"{SERIES_FILE} (see reference/PROVENANCE.md for what it holds)")
+    settings = json.loads(path.read_text())
+    check_keys(f"{path}", settings, ("preset", "parameters", "notebooks"))
+    return settings
+
+
 def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, overrides: dict | None = None,
-               progress: bool = True) -> list[Path]:
-    """Executes the selected notebooks in order; returns the executed copies. Stops at the first failure."""
+               progress: bool = True, runs: str | Path | None = None) -> list[Path]:
+    """Executes the selected notebooks in order; returns the executed copies. Stops at the first failure.
+
+    With `runs` (a folder of trained runs with a SERIES_FILE, such as the repository's reference/), the series
+    analyses those runs instead of training its own: the preset and default parameters come from that file, 01 is
+    skipped unless `only` names it, and the output goes to outputs/notebooks/<folder name> by default."""
     import papermill
 
     from hrl_core.config import PRESETS
-    from hrl_core.validation import check_choice, check_keys
+    from hrl_core.validation import check_choice
 
-    check_choice("preset", preset, [p for p in PRESETS if p in SCALES])
-    names = notebook_names(only)
+    settings = {}
+    if runs is not None:
+        runs = Path(runs).resolve()
+        settings = reference_settings(runs)
+        preset = settings["preset"]
+    check_choice("preset", preset, [p for p in PRESETS if p in SCALES] if runs is None else PRESETS)
+    names = notebook_names(only or settings.get("notebooks"))
     # Checked against the whole series, so the same --param flags work with any --only.
     check_keys("notebook parameter", overrides or {},
-               {p for name in NOTEBOOKS for p in declared_parameters(name)} - {"preset", "out", "runs"})
-    out = Path(out or f"outputs/notebooks/{preset}").resolve()
+               {p for name in NOTEBOOKS for p in declared_parameters(name)} - {"preset", "out", "runs",
+                                                                                "finetune_runs"})
+    default_out = f"outputs/notebooks/{preset if runs is None else runs.name}"
+    out = Path(out or default_out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    values = {**settings.get("parameters", {}), **(overrides or {})}
     executed = []
     for name in names:
         target = out / f"{name}.ipynb"
         try:
             papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(target),
-                                       parameters=parameters_for(name, preset, out, overrides),
+                                       parameters=parameters_for(name, preset, out, values, runs),
                                        kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=progress)
         except papermill.PapermillExecutionError as err:
             raise NotebookFailed(f"notebook {name} failed with {err.ename}: {err.evalue} (executed copy with the "

@@ -17,18 +17,25 @@ from hrl_core.series import require_run, run_path
 FINETUNE_VARIANTS = {
     "director: all": ("director", ("WM", "G", "M", "W", "V"), True),
     "director: WM+M (worker frozen)": ("director", ("WM", "M", "V"), True),
+    "director: WM+W (manager frozen)": ("director", ("WM", "W", "V"), True),
+    "director: WM only (hierarchy frozen)": ("director", ("WM",), True),
     "director: M only": ("director", ("M", "V"), True),
     "dreamer: all": ("dreamer", ("WM", "A", "V"), True),
     "dreamer: A+V (world model frozen)": ("dreamer", ("A", "V"), True),
+    "dreamer: WM only (policy frozen)": ("dreamer", ("WM",), True),
     "director: scratch": ("director", (), False),
     "dreamer: scratch": ("dreamer", (), False),
 }
+# Options a fine-tuning run inherits from its source run, so that its spaces match (the maze's body and size).
+INHERITED_OPTIONS = ("action_repeat", "size", "body", "maze_size", "conditioning")
 
 
-def _run_settings(steps: int, time_limit: float | None) -> dict:
-    """Episode length, and log and checkpoint intervals that scale with the run (about 40 logs, 20 checkpoints)."""
-    return {"env_options": {} if time_limit is None else {"time_limit": time_limit},
-            "log_every": max(50, steps // 40), "checkpoint_every": max(1000, steps // 20)}
+def _run_settings(steps: int, time_limit: float | None, options: dict | None = None) -> dict:
+    """Task options and episode length, and log and checkpoint intervals that scale with the run (about 40 logs,
+    20 checkpoints)."""
+    env_options = {**(options or {}), **({} if time_limit is None else {"time_limit": time_limit})}
+    return {"env_options": env_options, "log_every": max(50, steps // 40),
+            "checkpoint_every": max(1000, steps // 20)}
 
 
 def _finished(logdir: Path, steps: int) -> bool:
@@ -37,8 +44,9 @@ def _finished(logdir: Path, steps: int) -> bool:
 
 
 def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", time_limits: dict | None = None,
-               progress: bool = True) -> list[Path]:
-    """Trains every (task, agent, seed) run under `runs` to `steps` policy steps."""
+               task_options: dict | None = None, progress: bool = True) -> list[Path]:
+    """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
+    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}})."""
     from tqdm.auto import tqdm
 
     from hrl_core.train import train
@@ -49,7 +57,7 @@ def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", tim
         logdir = run_path(runs, task, agent, seed)
         if not _finished(logdir, steps):
             train(task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True, progress=progress,
-                  **_run_settings(steps, (time_limits or {}).get(task)))
+                  **_run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task)))
         paths.append(logdir)
     return paths
 
@@ -67,14 +75,15 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
     return float(np.mean(values[-last:])) if values else float("nan")
 
 
-def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True) -> list[dict]:
+def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True,
+                  splits=("train", "ood")) -> list[dict]:
     """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py)."""
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
 
     rows = []
-    grid = [(a, s, split) for a in agents for s in seeds for split in ("train", "ood")]
+    grid = [(a, s, split) for a in agents for s in seeds for split in splits]
     for agent, seed, split in tqdm(grid, desc="evaluations", disable=not progress):
         result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy=policy)
         rows += [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"],
@@ -82,7 +91,8 @@ def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval"
     return rows
 
 
-def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True) -> list[dict]:
+def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True,
+                    splits=("train", "ood")) -> list[dict]:
     """The uniform random policy on exactly the episodes each run of `seeds` is evaluated on (same speeds, same
     evaluation seeds), both splits: the yardstick for "has it learned" and for normalising returns across speeds."""
     from tqdm.auto import tqdm
@@ -90,7 +100,7 @@ def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = Tr
     from hrl_core.evaluate import evaluate_run
 
     rows = []
-    for seed, split in tqdm([(s, split) for s in seeds for split in ("train", "ood")], desc="random baseline",
+    for seed, split in tqdm([(s, split) for s in seeds for split in splits], desc="random baseline",
                             disable=not progress):
         result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random")
         rows += [{"seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"]}
@@ -148,9 +158,18 @@ def generalization_summary(rows: list[dict]) -> dict:
     return summary
 
 
-def finetune_grid(runs, source_task: str, target_task: str, seed: int, steps: int, variants=None,
-                  preset: str = "tiny", time_limit: float | None = None, progress: bool = True) -> dict:
-    """Fine-tunes the `source_task` runs of `seed` on `target_task`, one run per variant; {variant: logdir}."""
+def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str | None = None) -> Path:
+    slug = variant.split(" (")[0].replace(": ", "-").replace("+", "").replace(" ", "_")
+    return Path(runs) / f"finetune-{target_task}{'' if novelty is None else '-' + novelty}-{slug}-s{seed}"
+
+
+def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
+                  preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
+                  out_runs=None) -> dict:
+    """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
+    (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
+    inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
+    `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched."""
     from tqdm.auto import tqdm
 
     from hrl_core.validation import check_choice
@@ -159,18 +178,26 @@ def finetune_grid(runs, source_task: str, target_task: str, seed: int, steps: in
     variants = list(variants or FINETUNE_VARIANTS)
     for name in variants:
         check_choice("variants", name, FINETUNE_VARIANTS)
-    sources = {agent: require_run(runs, source_task, agent, seed)
-               for agent, _, start in (FINETUNE_VARIANTS[v] for v in variants) if start}
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    starts = {agent for agent, _, start in (FINETUNE_VARIANTS[v] for v in variants) if start}
+    sources = {(agent, seed): require_run(runs, source_task, agent, seed) for agent in starts for seed in seeds}
+    source_options = {}  # every run of a seed inherits its options from that seed's source run
+    for seed in seeds:
+        saved = json.loads((require_run(runs, source_task, FINETUNE_VARIANTS[variants[0]][0], seed) /
+                            "config.json").read_text())["env_options"]
+        source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
+    grid = [(v, n, s) for s in seeds for n in novelties for v in variants]
     paths = {}
-    for name in tqdm(variants, desc="fine-tune variants", disable=not progress):
+    for name, novelty, seed in tqdm(grid, desc="fine-tune variants", disable=not progress):
         agent, parts, start = FINETUNE_VARIANTS[name]
-        slug = name.split(" (")[0].replace(": ", "-").replace("+", "").replace(" ", "_")
-        logdir = Path(runs) / f"finetune-{target_task}-{slug}-s{seed}"
+        logdir = finetune_path(out_runs or runs, target_task, name, seed, novelty)
+        options = {**source_options[seed], **({} if novelty is None else {"novelty": novelty})}
         if not _finished(logdir, steps):
             train(target_task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True,
-                  config={"train_parts": parts} if parts else None, init_from=sources[agent] if start else None,
-                  progress=progress, **_run_settings(steps, time_limit))
-        paths[name] = logdir
+                  config={"train_parts": parts} if parts else None,
+                  init_from=sources[agent, seed] if start else None, progress=progress,
+                  **_run_settings(steps, time_limit, options))
+        paths[name, novelty, seed] = logdir
     return paths
 
 
@@ -183,3 +210,185 @@ def steps_to_threshold(records: list[dict], threshold: float, metric: str = "epi
         if np.mean(window) >= threshold:
             return int(points[i][0])
     return None
+
+
+def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=None, time_limit: float | None = None,
+                     policy: str = "eval", progress: bool = True) -> list[dict]:
+    """Runs each trained run of `task` zero-shot on `TASK_switch` (the target speed switches within the episode,
+    see envs/locomotion.py), and the uniform random policy on the same episodes (agent "random", one per seed).
+
+    Environment seeds are the run's seed + 20000, as in every evaluation. One row per (agent, seed): its summary
+    (analysis/composition.summarize; Director's code change window is 2K steps after each switch), each
+    episode's return, and the first episode's target and velocity for plotting."""
+    from tqdm.auto import tqdm
+
+    from hrl_core.analysis import composition
+    from hrl_core.envs import TASKS, make_env
+    from hrl_core.train import load_agent
+
+    switch_task = f"{task}_switch"
+    if switch_task not in TASKS:
+        composable = sorted(t[: -len("_switch")] for t in TASKS if t.endswith("_switch"))
+        raise ValueError(f"task={task!r} has no switching counterpart; allowed values: {', '.join(composable)}")
+    rows = []
+    grid = [(a, s) for s in seeds for a in [*agents, "random"]]
+    for agent, seed in tqdm(grid, desc="composed task", disable=not progress):
+        source = require_run(runs, task, agents[0] if agent == "random" else agent, seed)
+        ag, state, info = (None, None, json.loads((source / "config.json").read_text())) if agent == "random" \
+            else load_agent(source)
+        options = {k: v for k, v in info["env_options"].items() if k in ("action_repeat", "size", "conditioning")}
+        env = make_env(switch_task, seed=seed + 20_000, schedule=schedule, time_limit=time_limit, **options)
+        episodes_out = composition.switch_rollouts(ag, state, env, episodes, seed + 20_000,
+                                                   "random" if agent == "random" else policy)
+        env.close()
+        window = 2 * info["config"]["manager_period"] if agent == "director" else None
+        rows.append({"agent": agent, "seed": seed, "summary": composition.summarize(episodes_out, window=window),
+                     "returns": [float(ep["reward"].sum()) for ep in episodes_out],
+                     "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
+    return rows
+
+
+def composition_claims(rows: list[dict], learned_factor: float, scale: str, reps: int = 2000) -> list[dict]:
+    """Claim (b) on the composed task, two rows: the return as a multiple of the random policy's on the same
+    episodes (higher is better) and the speed tracking error after switches in m/s (lower is better); IQM over
+    seeds with 95% CIs. Both agents count as learned when their normalised return IQM reaches `learned_factor`."""
+    from hrl_core.analysis import stats
+
+    random = {r["seed"]: r["summary"]["return"] for r in rows if r["agent"] == "random"}
+
+    def scores(agent, measure):
+        mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["seed"])
+        if not mine:
+            raise ValueError(f"no {agent} rows: the composition claims compare director with dreamer")
+        if measure == "return":
+            return np.array([r["summary"]["return"] / max(random[r["seed"]], 1e-6) for r in mine])
+        return np.array([r["summary"]["error"] for r in mine])
+
+    learned = all(stats.learned(scores(a, "return"), learned_factor, 1.0) for a in ("director", "dreamer"))
+    return [stats.claim_row("(b) hierarchy composes skills zero-shot", "switched-speed return / random return",
+                            scores("director", "return"), scores("dreamer", "return"), True, learned, scale, reps),
+            stats.claim_row("(b) hierarchy tracks a switching target", "speed error after switches (m/s)",
+                            scores("director", "error"), scores("dreamer", "error"), False, learned, scale, reps)]
+
+
+def final_return_intervals(rows: list[dict], tasks, agents, reps: int = 2000) -> dict:
+    """{task: {agent: {"iqm", "low", "high"}}}: IQM over seeds of the runs' final training returns, 95% CIs
+    (runs without a finished episode are left out; an agent with none gets NaN)."""
+    from hrl_core.analysis import stats
+
+    out = {}
+    for task in tasks:
+        scores = {a: np.array([r["final_return"] for r in rows if r["task"] == task and r["agent"] == a
+                               and np.isfinite(r["final_return"])]) for a in agents}
+        present = {a: s for a, s in scores.items() if len(s)}
+        estimates = stats.interval_estimates(present, reps=reps) if present else {}
+        out[task] = {a: estimates.get(a, {"iqm": float("nan"), "low": float("nan"), "high": float("nan")})
+                     for a in agents}
+    return out
+
+
+def finetune_results(paths: dict, episodes: int, threshold_fraction: float, steps: int,
+                     progress: bool = True) -> list[dict]:
+    """One row per fine-tuning run of `finetune_grid`'s {(variant, novelty, seed): logdir}: final training return,
+    evaluation return and, on the same episodes, the uniform random policy's (computed once per novelty and seed),
+    and the steps it needed to reach the novelty grade's threshold: `threshold_fraction` x the best variant's mean
+    final training return on that grade. A run that never reaches it counts as `steps` (censored) with reached
+    False; with no positive final return on a grade there is no threshold and every run counts as `steps`."""
+    from tqdm.auto import tqdm
+
+    from hrl_core.evaluate import evaluate_run
+    from hrl_core.train import read_metrics
+
+    rows, random = [], {}
+    for (variant, novelty, seed), path in tqdm(paths.items(), desc="fine-tune evaluations", disable=not progress):
+        if (novelty, seed) not in random:
+            random[novelty, seed] = evaluate_run(path, "train", episodes, policy="random")["results"][0]["mean_return"]
+        records = read_metrics(path)
+        rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records,
+                     "final_training_return": final_return(records),
+                     "evaluation_return": evaluate_run(path, "train", episodes)["results"][0]["mean_return"],
+                     "random_return": random[novelty, seed]})
+    for novelty in dict.fromkeys(r["novelty"] for r in rows):
+        grade = [r for r in rows if r["novelty"] == novelty]
+        means = [np.nanmean([r["final_training_return"] for r in grade if r["variant"] == v])
+                 for v in dict.fromkeys(r["variant"] for r in grade)]
+        best = np.nanmax(means) if np.isfinite(means).any() else float("nan")
+        threshold = threshold_fraction * best if np.isfinite(best) and best > 0 else None
+        for r in grade:
+            reached = None if threshold is None else steps_to_threshold(r["records"], threshold)
+            r.update({"threshold": threshold, "reached": reached is not None,
+                      "steps_to_threshold": steps if reached is None else reached})
+    for r in rows:
+        del r["records"]
+    return rows
+
+
+def variant_intervals(rows: list[dict], measure: str, reps: int = 2000) -> dict:
+    """{novelty: {variant: {"iqm", "low", "high"}}}: IQM over seeds of `measure` per variant and grade."""
+    from hrl_core.analysis import stats
+
+    out = {}
+    for novelty in dict.fromkeys(r["novelty"] for r in rows):
+        grade = [r for r in rows if r["novelty"] == novelty]
+        scores = {v: np.array([r[measure] for r in grade if r["variant"] == v])
+                  for v in dict.fromkeys(r["variant"] for r in grade)}
+        out[str(novelty)] = stats.interval_estimates(scores, reps=reps)
+    return out
+
+
+def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: str, learned_factor: float,
+                    scale: str, reps: int = 2000) -> list[dict]:
+    """Claim (c), two rows comparing a pre-chosen Director variant with a DreamerV3 one, seeds x novelty grades
+    (grades are the strata): steps to the threshold (lower is better) and the evaluation return after fine-tuning
+    (higher is better). Both count as learned when their evaluation return IQM reaches `learned_factor` x the random
+    policy's on the same episodes (IQM over the same seeds and grades)."""
+    from hrl_core.analysis import stats
+
+    novelties = list(dict.fromkeys(r["novelty"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+
+    def matrix(variant, measure):
+        table = {(r["seed"], r["novelty"]): r[measure] for r in rows if r["variant"] == variant}
+        missing = [(s, n) for s in seeds for n in novelties if (s, n) not in table]
+        if missing:
+            raise ValueError(f"variant {variant!r} has no fine-tuning run for (seed, novelty) {missing}")
+        return np.array([[table[s, n] for n in novelties] for s in seeds], dtype=np.float64)
+
+    random = np.array([[next(r["random_return"] for r in rows if r["seed"] == s and r["novelty"] == n)
+                        for n in novelties] for s in seeds])
+    reference = max(stats.iqm(random), 1e-6)
+    learned = all(stats.learned(matrix(v, "evaluation_return"), learned_factor * reference, 1.0)
+                  for v in (director_variant, dreamer_variant))
+    label = f"{director_variant} vs {dreamer_variant}"
+    return [stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"steps to threshold ({label})",
+                            matrix(director_variant, "steps_to_threshold"), matrix(dreamer_variant, "steps_to_threshold"),
+                            False, learned, scale, reps),
+            stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"return after fine-tuning ({label})",
+                            matrix(director_variant, "evaluation_return"), matrix(dreamer_variant, "evaluation_return"),
+                            True, learned, scale, reps)]
+
+
+def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: float, policy: str = "eval") -> dict:
+    """Whether every agent's runs learned `task`: training-split evaluation return / the random policy's on the
+    same episodes, IQM over seeds x speeds, against `learned_factor`. {"learned": bool, "normalised_iqm": {...}}."""
+    from hrl_core.analysis import stats
+
+    rows = [row for row in evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",))]
+    baseline = random_baseline(runs, task, agents[0], seeds, episodes, splits=("train",))
+    iqms = {a: stats.iqm(normalised_scores(rows, baseline, a, "train")) for a in agents}
+    return {"learned": all(v >= learned_factor for v in iqms.values()), "normalised_iqm": iqms,
+            "learned_factor": learned_factor}
+
+
+def horizon_claim(measured: dict, learned: bool, scale: str, reps: int = 2000) -> dict:
+    """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of one decision's
+    effect in the agent's own decisions, lower for Director; a seed with no response counts as the whole window."""
+    from hrl_core.analysis import stats
+
+    def reach(result):
+        value = result["l90_decisions"]
+        return len(result["lags"]) / result["period"] if value is None else value
+
+    scores = {a: np.array([reach(r) for r in measured[a]]) for a in ("director", "dreamer")}
+    return stats.claim_row("(a) hierarchy shortens the effective horizon", "L90 of one decision, in own decisions",
+                           scores["director"], scores["dreamer"], False, learned, scale, reps)

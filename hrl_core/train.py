@@ -350,9 +350,10 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
                     finished = []
                 record.update({k: float(v) for k, v in jax.device_get(last_metrics).items()})
                 if eval_every and counters["step"] // eval_every != last_log // eval_every:
+                    from hrl_core.envs import SPEED_TASKS
                     from hrl_core.evaluate import evaluate
 
-                    results = evaluate(ag, state, task, "train" if "speed" in task else None, eval_episodes,
+                    results = evaluate(ag, state, task, "train" if task in SPEED_TASKS else None, eval_episodes,
                                        env_options=env_options, seed=seed + 10_000)
                     record["eval/return"] = float(np.mean([r["mean_return"] for r in results]))
                 log(record)

@@ -69,6 +69,27 @@ def test_novel_mazes_have_twice_the_wall_colours():
 
 
 @pytest.mark.parametrize("maze_size", SIZES)
+def test_graded_novel_mazes_change_colours_layout_or_both(maze_size):
+    """Pins the three grades of maze_novel: "colours" keeps the training walls and recolours them with the novel
+    sectors (twice the colours), "layout" has the novel walls in the training colours, "both" is the default."""
+    def walls(text):
+        return [[ch in WALL_CHARS for ch in row] for row in text.split("\n")]
+
+    train = maze_text("train", maze_size)
+    colours, layout, both = (maze_text("novel", maze_size, g) for g in ("colours", "layout", "both"))
+    assert both == maze_text("novel", maze_size)
+    assert walls(colours) == walls(train) and colours != train
+    assert walls(layout) == walls(both) != walls(train)
+    assert wall_colours("novel", maze_size, "colours") == 2 * wall_colours("train", maze_size)
+    assert wall_colours("novel", maze_size, "layout") == wall_colours("train", maze_size)
+    with pytest.raises(ValueError, match="novelty"):
+        maze_text("novel", maze_size, "walls")
+    env = make_env("maze_novel", body="ball", maze_size=maze_size, novelty="colours", time_limit=1.0)
+    assert env.n_wall_colours == 2 * wall_colours("train", maze_size) and "new colours" in env.description
+    env.close()
+
+
+@pytest.mark.parametrize("maze_size", SIZES)
 def test_layouts_differ_and_every_spawn_reaches_a_goal_off_centre(maze_size):
     """Pins: train and novel layouts of a size share their shape but not their walls or dead ends (new corners);
     in every layout each P cell reaches G, G is adjacent to at most some spawns (at least one is 2+ moves away),

@@ -10,7 +10,7 @@ from hrl_core.envs.rendering import RendererUnavailable, check_renderer
 from hrl_core.validation import check_choice, check_keys
 
 __all__ = ["Env", "Space", "BatchedEnv", "RendererUnavailable", "check_renderer", "make_env", "list_envs",
-           "TASKS", "env_options"]
+           "TASKS", "SPEED_TASKS", "env_options"]
 
 
 def _suite(name):
@@ -40,6 +40,25 @@ def _maze(layout):
         from hrl_core.envs.maze import MazeEnv
 
         return MazeEnv(layout, seed, action_repeat, size, render, time_limit, body, maze_size)
+
+    def make_novel(seed=0, action_repeat=2, size=64, render="fast", time_limit=60.0, body="ant", maze_size="large",
+                   novelty="both"):
+        from hrl_core.envs.maze import MazeEnv
+
+        return MazeEnv(layout, seed, action_repeat, size, render, time_limit, body, maze_size, novelty)
+    return make_novel if layout == "novel" else make
+
+
+def _speed_switch(domain):
+    def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, conditioning="vector",
+             schedule=None):
+        from hrl_core.envs.locomotion import DEFAULT_SCHEDULE, SPEED_DOMAINS, DMCPixelEnv, parse_schedule
+
+        schedule = DEFAULT_SCHEDULE if schedule is None else parse_schedule(schedule)
+        text = (f"{domain.capitalize()} follows a target speed that switches within the episode: "
+                f"{' -> '.join(f'{v:g}' for v in schedule)} m/s, equal segments (a sequence never seen in training).")
+        return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
+                           conditioning=conditioning, schedule=schedule, description=text)
     return make
 
 
@@ -49,9 +68,14 @@ TASKS = {
     "walker_speed": _speed("walker"),
     "quadruped_speed": _speed("quadruped"),
     "cheetah_speed": _speed("cheetah"),
+    "walker_speed_switch": _speed_switch("walker"),
     "maze_train": _maze("train"),
     "maze_novel": _maze("novel"),
 }
+
+
+# Tasks whose target speed is drawn per episode from a split (evaluated speed by speed).
+SPEED_TASKS = ("walker_speed", "quadruped_speed", "cheetah_speed")
 
 
 def env_options(name: str) -> list[str]:

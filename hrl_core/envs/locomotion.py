@@ -13,6 +13,12 @@ the suite's own:
     quadruped: upright * move,            upright = tolerance(torso_upright, [1, inf), linear, margin 2)
     cheetah:   move
 
+Composed task ("walker_speed_switch"): the target speed follows a `schedule` of speeds within one episode,
+switching at equal fractions of the time limit (2 -> 5 -> 1 m/s by default: three 8.33 s segments of a 25 s
+episode). Each speed is a training speed, but no training episode ever changes its target, so the sequence is new.
+The task input (or the visual bar) shows the current target; the reward is the same speed reward. The last frame's
+horizontal velocity is kept in `velocity` for measuring speed tracking.
+
 Task conditioning modes:
     vector: obs["task"] = [v / max(train speeds)], float32.
     reward: no task input; the target speed is known only through the reward.
@@ -48,6 +54,21 @@ SPEED_MARGIN = {"walker": 0.5, "quadruped": 1.0, "cheetah": 1.0}  # margin as a 
 CONDITIONING = ("vector", "reward", "visual")
 SPLITS = ("train", "ood")
 CAMERAS = {"walker": 0, "cheetah": 0, "quadruped": 2}
+DEFAULT_TIME_LIMIT = {"walker": 25.0, "quadruped": 20.0, "cheetah": 20.0}  # the suite's own episode lengths (s)
+DEFAULT_SCHEDULE = (2.0, 5.0, 1.0)
+
+
+def parse_schedule(schedule) -> tuple:
+    """A speed schedule from a sequence of numbers or a string "2,5,1"; a clear error otherwise."""
+    values = schedule.split(",") if isinstance(schedule, str) else schedule
+    try:
+        speeds = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        speeds = ()
+    if not speeds or not all(np.isfinite(v) and v > 0 for v in speeds):
+        raise ValueError(f"schedule={schedule!r} is not valid; it must be one or more positive speeds (m/s), "
+                         f"e.g. [2, 5, 1] or \"2,5,1\"")
+    return speeds
 
 
 def speed_move_reward(vx: float, target: float, margin_fraction: float) -> float:
@@ -59,23 +80,31 @@ def speed_move_reward(vx: float, target: float, margin_fraction: float) -> float
                                    sigmoid="linear"))
 
 
+def forward_velocity(domain: str, physics) -> float:
+    """The velocity the speed reward reads (m/s): horizontal for walker, torso x for quadruped, speed for cheetah."""
+    if domain == "walker":
+        return physics.horizontal_velocity()
+    if domain == "quadruped":
+        return physics.torso_velocity()[0]
+    return physics.speed()
+
+
 def speed_task_reward(domain: str, physics, target: float) -> float:
     from dm_control.utils import rewards
 
+    if domain not in SPEED_DOMAINS:
+        raise ValueError(f"domain={domain!r} has no speed task; allowed values: {', '.join(SPEED_DOMAINS)}")
+    move = speed_move_reward(forward_velocity(domain, physics), target, SPEED_MARGIN[domain])
     if domain == "walker":
-        vx = physics.horizontal_velocity()
         standing = rewards.tolerance(physics.torso_height(), bounds=(1.2, float("inf")), margin=0.6)
         upright = (1 + physics.torso_upright()) / 2
         stand = (3 * standing + upright) / 4
-        return float(stand * (5 * speed_move_reward(vx, target, SPEED_MARGIN[domain]) + 1) / 6)
+        return float(stand * (5 * move + 1) / 6)
     if domain == "quadruped":
-        vx = physics.torso_velocity()[0]
         upright = rewards.tolerance(physics.torso_upright(), bounds=(1.0, float("inf")), sigmoid="linear",
                                     margin=2.0, value_at_margin=0)
-        return float(upright * speed_move_reward(vx, target, SPEED_MARGIN[domain]))
-    if domain == "cheetah":
-        return speed_move_reward(physics.speed(), target, SPEED_MARGIN[domain])
-    raise ValueError(f"domain={domain!r} has no speed task; allowed values: {', '.join(SPEED_DOMAINS)}")
+        return float(upright * move)
+    return move
 
 
 def draw_speed_bar(image: np.ndarray, fraction: float) -> np.ndarray:
@@ -91,7 +120,7 @@ class DMCPixelEnv(Env):
     def __init__(self, domain: str, task: str, seed: int = 0, action_repeat: int = 2, size: int = 64,
                  render: str = "fast", time_limit: float | None = None, speed_conditioned: bool = False,
                  split: str = "train", conditioning: str = "vector", speed: float | None = None,
-                 description: str = ""):
+                 schedule=None, description: str = ""):
         super().__init__()
         from dm_control import suite
 
@@ -104,9 +133,11 @@ class DMCPixelEnv(Env):
         self._env = suite.load(domain, task, task_kwargs=task_kwargs)
         self._camera = PixelCamera(size, CAMERAS[domain], render)
         self._rng = np.random.RandomState(seed)
-        self.speed_conditioned = speed_conditioned
-        self.target_speed = None
-        if speed_conditioned:
+        self.speed_conditioned = speed_conditioned or schedule is not None
+        self.target_speed, self.velocity = None, 0.0
+        self.schedule = None if schedule is None else parse_schedule(schedule)
+        self.time_limit = time_limit or DEFAULT_TIME_LIMIT.get(domain)
+        if self.speed_conditioned:
             self.split = check_choice("split", split, SPLITS)
             self.conditioning = check_choice("conditioning", conditioning, CONDITIONING)
             if speed is not None and not isinstance(speed, (int, float)):
@@ -115,7 +146,7 @@ class DMCPixelEnv(Env):
         spec = self._env.action_spec()
         self.act_space = Space(spec.shape, np.float32, float(spec.minimum.min()), float(spec.maximum.max()))
         self.obs_space = {"image": Space((size, size, 3), np.uint8)}
-        if speed_conditioned and self.conditioning == "vector":
+        if self.speed_conditioned and self.conditioning == "vector":
             self.obs_space["task"] = Space((1,), np.float32)
 
     def _observe(self, reward: float, first: bool, last: bool, terminal: bool) -> dict:
@@ -131,10 +162,18 @@ class DMCPixelEnv(Env):
         obs.update(flags(reward, first, last, terminal))
         return obs
 
+    def _scheduled_speed(self) -> float:
+        """The schedule's speed at the current physics time (equal segments of the time limit)."""
+        segment = int(self._env.physics.data.time / self.time_limit * len(self.schedule) + 1e-9)
+        return self.schedule[min(max(segment, 0), len(self.schedule) - 1)]
+
     def _reset(self) -> dict:
         if self.speed_conditioned:
             self.target_speed = float(self.speeds[self._rng.randint(len(self.speeds))])
         self._env.reset()
+        self.velocity = 0.0
+        if self.schedule is not None:
+            self.target_speed = self._scheduled_speed()
         return self._observe(0.0, True, False, False)
 
     def _step(self, action) -> dict:
@@ -148,5 +187,8 @@ class DMCPixelEnv(Env):
             if ts.last():
                 last = True
                 break
+        self.velocity = float(forward_velocity(self.domain, self._env.physics))
+        if self.schedule is not None:  # the next target shows in this observation and is rewarded from the next step
+            self.target_speed = self._scheduled_speed()
         # Suite tasks end only by time limit, never by a terminal state.
         return self._observe(reward, False, last, False)

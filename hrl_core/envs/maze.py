@@ -11,7 +11,10 @@ at 50 Hz, action repeat 2 by default; episodes last at most `time_limit` s.
 
 Walls are coloured per segment: the maze is cut into sectors (2x2 for the training layouts, 2x4 for the novel ones)
 and every wall cell in a sector gets that sector's flat colour, so a novel layout has twice the wall colours of
-the training one of its size, and its corners (turns and dead ends) differ. The task renders its egocentric camera
+the training one of its size, and its corners (turns and dead ends) differ. The novel maze comes in three grades of
+similarity to the training one (`novelty`): "colours" (the training layout coloured by the novel sectors: new wall
+colours, same corners), "layout" (the novel layout coloured by the training sectors: new corners, the training
+colours) and "both" (the default: new corners and twice the colours). The task renders its egocentric camera
 once per agent step through the fast camera instead of once per physics-control step through its own observable.
 """
 
@@ -76,6 +79,8 @@ LAYOUTS = {
 }
 SIZES = tuple(LAYOUTS)
 SECTORS = {"train": (2, 2), "novel": (2, 4)}  # (rows, columns) of wall-colour sectors
+NOVELTY = ("colours", "layout", "both")  # what the novel maze changes: (layout, sectors) it uses
+NOVEL_PARTS = {"colours": ("train", "novel"), "layout": ("novel", "train"), "both": ("novel", "novel")}
 PALETTE = (
     (0.85, 0.20, 0.20), (0.20, 0.60, 0.90), (0.95, 0.80, 0.15), (0.30, 0.75, 0.35),
     (0.65, 0.35, 0.85), (0.95, 0.55, 0.15), (0.15, 0.80, 0.80), (0.90, 0.45, 0.70),
@@ -106,14 +111,16 @@ def coloured_layout(layout: str, sectors: tuple[int, int]) -> str:
     return "\n".join(out) + "\n"
 
 
-def maze_text(layout: str, maze_size: str = "large") -> str:
-    """The layout with its walls replaced by sector colour digits."""
-    return coloured_layout(LAYOUTS[maze_size][layout], SECTORS[layout])
+def maze_text(layout: str, maze_size: str = "large", novelty: str = "both") -> str:
+    """The layout with its walls replaced by sector colour digits; for the novel maze, `novelty` picks which of
+    layout and colours are new (NOVEL_PARTS)."""
+    walls, sectors = (layout, layout) if layout == "train" else NOVEL_PARTS[check_choice("novelty", novelty, NOVELTY)]
+    return coloured_layout(LAYOUTS[maze_size][walls], SECTORS[sectors])
 
 
-def wall_colours(layout: str, maze_size: str = "large") -> int:
+def wall_colours(layout: str, maze_size: str = "large", novelty: str = "both") -> int:
     """Distinct wall colours the layout really shows (a sector without walls would add none)."""
-    return len(set(maze_text(layout, maze_size)) & set(WALL_CHARS))
+    return len(set(maze_text(layout, maze_size, novelty)) & set(WALL_CHARS))
 
 
 class FlatColour(composer.Entity):
@@ -143,13 +150,14 @@ class RollingBall(jumping_ball.RollingBallWithHead):
 
 class MazeEnv(Env):
     def __init__(self, layout: str = "train", seed: int = 0, action_repeat: int = 2, size: int = 64,
-                 render: str = "fast", time_limit: float = 60.0, body: str = "ant", maze_size: str = "large"):
+                 render: str = "fast", time_limit: float = 60.0, body: str = "ant", maze_size: str = "large",
+                 novelty: str = "both"):
         super().__init__()
         check_positive("action_repeat", action_repeat)
         check_positive("time_limit", time_limit, integer=False)
         self.layout_name, self.action_repeat = layout, action_repeat
         self.body, self.maze_size = check_choice("body", body, BODIES), check_choice("maze_size", maze_size, SIZES)
-        text = maze_text(layout, maze_size)
+        text = maze_text(layout, maze_size, novelty)
         chars = sorted(set(text) & set(WALL_CHARS))
         maze = labmaze.FixedMazeWithRandomGoals(entity_layer=text, num_spawns=text.count("P"),
                                                 num_objects=1, random_state=np.random.RandomState(seed))
@@ -170,8 +178,10 @@ class MazeEnv(Env):
         dim = sum(int(np.prod(self._env.observation_spec()[k].shape)) for k in self._proprio_keys)
         self.obs_space = {"image": Space((size, size, 3), np.uint8), "proprio": Space((dim,), np.float32)}
         self.n_wall_colours = len(chars)
+        grade = "" if layout == "train" else f" (new {'layout and colours' if novelty == 'both' else novelty})"
         self.description = (f"{'Ant' if body == 'ant' else 'Rolling ball'} reaches a target in the {maze_size} "
-                            f"{layout} maze from egocentric pixels + proprioception ({len(chars)} wall colours).")
+                            f"{layout} maze{grade} from egocentric pixels + proprioception ({len(chars)} wall "
+                            f"colours).")
 
     def _observe(self, ts, reward: float, first: bool, last: bool, terminal: bool) -> dict:
         proprio = np.concatenate([np.asarray(ts.observation[k], np.float32).ravel() for k in self._proprio_keys])

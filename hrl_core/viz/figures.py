@@ -191,21 +191,70 @@ def image_grid(rows: dict, columns: list, title: str = ""):
     return fig
 
 
-def finetune_summary_figure(table: list[dict], threshold: float | None):
-    """Evaluation return per fine-tuning variant, each bar labelled with the steps it needed to reach `threshold`."""
+def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: float | None = None):
+    """A forest plot: one row per label in `estimates` ({label: {"point"|"iqm", "low", "high"}}), the point with its
+    95% CI as a horizontal bar; `reference` (e.g. 0 for a difference, 1 for "as good as random") as a dashed line."""
     import plotly.graph_objects as go
 
-    names = [row["variant"] for row in table]
-    labels = ["no threshold" if threshold is None else
-              ("not reached" if row["steps_to_threshold"] is None else f"{row['steps_to_threshold']} steps")
-              for row in table]
-    colours = [AGENT_COLOURS.get(name.split(":")[0], "#555") for name in names]
-    fig = go.Figure(go.Bar(x=names, y=[row["evaluation_return"] for row in table], text=labels,
-                           textposition="outside", marker_color=colours,
-                           opacity=1.0, hovertemplate="%{x}<br>return %{y:.2f}<br>%{text}<extra></extra>"))
-    title = ("Evaluation return after fine-tuning<br><sup>labels: steps to a training return of "
-             + ("(undefined: no variant earned a positive return)" if threshold is None else f"{threshold:.2f}")
-             + "</sup>")
-    fig.update_layout(title=title, template="plotly_white", yaxis_title="mean evaluation return", height=430,
-                      width=900)
+    labels = list(estimates)
+    points = [estimates[k].get("point", estimates[k].get("iqm")) for k in labels]
+    lows, highs = [estimates[k]["low"] for k in labels], [estimates[k]["high"] for k in labels]
+    colours = [_colour(k.split(":")[0].split(" ")[0], i) for i, k in enumerate(labels)]
+    fig = go.Figure(go.Scatter(
+        x=points, y=labels, mode="markers", marker={"size": 11, "color": colours},
+        error_x={"type": "data", "symmetric": False, "array": np.subtract(highs, points),
+                 "arrayminus": np.subtract(points, lows), "thickness": 2, "width": 6},
+        hovertemplate="%{y}: %{x:.3g}<extra></extra>", showlegend=False))
+    if reference is not None:
+        fig.add_vline(x=reference, line={"color": "#888", "dash": "dash"})
+    fig.update_layout(title=title, template="plotly_white", xaxis_title=xaxis_title, height=120 + 48 * len(labels),
+                      width=760, yaxis={"autorange": "reversed"}, margin={"l": 230})
+    return fig
+
+
+def claim_intervals_figure(claims: list[dict], title: str = "Director - DreamerV3, 95% CIs"):
+    """Each claim's difference (Director - DreamerV3) with its CI, labelled with the verdict; 0 dashed."""
+    estimates = {f"{c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"] for c in claims}
+    return interval_figure(estimates, title, "Director - DreamerV3 (IQM difference)", reference=0.0)
+
+
+def performance_profile_figure(profiles: dict, xaxis_title: str, title: str = "Performance profile"):
+    """Fraction of runs x tasks scoring above tau per agent, with the CI as a band (stats.performance_profile)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, p) in enumerate(profiles.items()):
+        colour = _colour(name, i)
+        tau = np.asarray(p["thresholds"])
+        fig.add_trace(go.Scatter(x=np.concatenate([tau, tau[::-1]]), y=np.concatenate([p["high"], p["low"][::-1]]),
+                                 fill="toself", mode="lines", fillcolor=_rgba(colour, 0.18), line={"width": 0},
+                                 hoverinfo="skip", showlegend=False, legendgroup=name))
+        fig.add_trace(go.Scatter(x=tau, y=p["fraction"], name=name, mode="lines", line={"color": colour},
+                                 legendgroup=name))
+    fig.update_layout(title=title, template="plotly_white", xaxis_title=xaxis_title,
+                      yaxis_title="fraction of runs with score > tau", yaxis={"range": [0, 1.02]}, height=400, width=700)
+    return fig
+
+
+def tracking_figure(rows: list[dict], seed: int, action_repeat: int = 2, control_timestep: float = 0.025):
+    """Target speed and each agent's measured velocity over one composed-task episode (run `seed`); switches as
+    vertical lines. rows: study.composition_grid."""
+    import plotly.graph_objects as go
+
+    mine = [r for r in rows if r["seed"] == seed]
+    if not mine:
+        raise ValueError(f"seed={seed} is not valid; allowed values: {sorted({r['seed'] for r in rows})}")
+    dt = action_repeat * control_timestep
+    target = np.asarray(mine[0]["target"])
+    t = np.arange(len(target)) * dt
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=t, y=target, name="target", line={"color": "#222", "width": 3, "shape": "hv"}))
+    for i, row in enumerate(mine):
+        fig.add_trace(go.Scatter(x=t[: len(row["velocity"])], y=row["velocity"], name=row["agent"],
+                                 line={"color": _colour(row["agent"], i) if row["agent"] != "random" else "#aaa",
+                                       "width": 1.5}))
+    for step in np.flatnonzero(np.diff(target) != 0) + 1:
+        fig.add_vline(x=float(step * dt), line={"color": "#bbb", "dash": "dot"})
+    fig.update_layout(title=f"Speed tracking on the switched task (seed {seed})", template="plotly_white",
+                      xaxis_title="time (s)", yaxis_title="forward velocity (m/s)", height=400, width=900)
     return fig

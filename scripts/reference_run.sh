@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Trains one reference run at the cpu preset, evaluates it and the uniform random policy on the same episodes, and
+# exports its learned state into reference/TASK-AGENT-sSEED (the layout the notebook series reads).
+#
+#   scripts/reference_run.sh TASK AGENT SEED STEPS [--option KEY=VALUE ...]
+#
+# Resumable: rerun the same command after an interruption and training continues from the last checkpoint. The
+# training run itself (with optimiser state and replay) stays under outputs/runs/reference/.
+set -euo pipefail
+task=$1 agent=$2 seed=$3 steps=$4
+shift 4
+hrl=${HRL:-.venv/bin/hrl}
+run=outputs/runs/reference/$task-$agent-s$seed
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+
+resume=()
+[[ -f $run/config.json ]] && resume=(--resume)
+start=$(date -u +%FT%TZ)
+"$hrl" train --agent "$agent" --task "$task" --preset cpu --steps "$steps" --seed "$seed" --logdir "$run" \
+    --checkpoint-every 1000 --log-every 500 --no-progress "${resume[@]}" "$@"
+end=$(date -u +%FT%TZ)
+echo "$task $agent seed $seed: trained $start -> $end" >> outputs/runs/reference/times.log
+
+splits=(train)
+[[ $task == *_speed ]] && splits=(train ood)
+for split in "${splits[@]}"; do
+    "$hrl" eval --logdir "$run" --split "$split" --episodes 4
+    "$hrl" eval --logdir "$run" --split "$split" --episodes 4 --policy random
+done
+mkdir -p docs/reference
+"$hrl" eval --logdir "$run" --split train --episodes 1 --frames "docs/reference/$task-$agent-s$seed.png" \
+    --out "$run/frames.json"
+rm -rf "reference/$task-$agent-s$seed"
+"$hrl" export --logdir "$run" --out "reference/$task-$agent-s$seed"

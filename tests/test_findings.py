@@ -1,0 +1,87 @@
+"""Claim rows built from notebook results (hrl_core/study.py) and the findings table (hrl_core/findings.py), on
+synthetic results with a known answer; no training."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hrl_core import findings, study
+from hrl_core.analysis import stats
+
+REPS = 300
+
+
+def _composed_rows(director_return, dreamer_return, director_error, dreamer_error, seeds=(0, 1, 2, 3, 4)):
+    rows = []
+    for s in seeds:
+        rows.append({"agent": "random", "seed": s, "summary": {"return": 10.0, "error": 3.0}})
+        rows.append({"agent": "director", "seed": s,
+                     "summary": {"return": director_return + s, "error": director_error + 0.01 * s}})
+        rows.append({"agent": "dreamer", "seed": s,
+                     "summary": {"return": dreamer_return + s, "error": dreamer_error + 0.01 * s}})
+    return rows
+
+
+def test_composition_claims_supported_when_director_tracks_better_and_both_learned():
+    """Director 100+s vs DreamerV3 40+s against random 10 (both >= 3x): the return claim is supported; its
+    tracking error 0.5 vs 1.5 m/s is lower, which supports the error claim (lower is better)."""
+    ret, err = study.composition_claims(_composed_rows(100, 40, 0.5, 1.5), 3.0, "test", reps=REPS)
+    assert ret["learned"] and ret["verdict"] == stats.SUPPORTED and ret["difference"]["low"] > 0
+    assert not err["higher_is_better"] and err["verdict"] == stats.SUPPORTED and err["difference"]["high"] < 0
+
+
+def test_composition_claims_inconclusive_when_the_runs_did_not_learn():
+    """Same gap, but DreamerV3 at 2x random: not learned, so inconclusive whatever the interval says."""
+    ret, err = study.composition_claims(_composed_rows(100, 20, 0.5, 1.5), 3.0, "test", reps=REPS)
+    assert not ret["learned"] and ret["verdict"] == err["verdict"] == stats.INCONCLUSIVE
+    assert ret["difference"]["low"] > 0  # the interval alone would have excluded 0
+
+
+def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
+    """Two grades x 3 seeds: the Director variant needs 100 steps where DreamerV3 needs 300 and returns 0.9 vs 0.8
+    against random 0.1 (both learned at factor 2): steps supported (lower), return supported (higher)."""
+    rows = []
+    for s in range(3):
+        for g in ("colours", "both"):
+            base = {"seed": s, "novelty": g, "random_return": 0.1, "reached": True}
+            rows.append({**base, "variant": "director: WM+M (worker frozen)", "steps_to_threshold": 100 + s,
+                         "evaluation_return": 0.9 + 0.01 * s})
+            rows.append({**base, "variant": "dreamer: all", "steps_to_threshold": 300 + s,
+                         "evaluation_return": 0.8 + 0.01 * s})
+    steps, ret = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", 2.0, "t", reps=REPS)
+    assert steps["verdict"] == stats.SUPPORTED and steps["difference"]["point"] == pytest.approx(-200)
+    assert ret["verdict"] == stats.SUPPORTED
+    with pytest.raises(ValueError, match="no fine-tuning run"):
+        study.finetune_claims(rows, "director: all", "dreamer: all", 2.0, "t", reps=REPS)
+
+
+def test_horizon_claim_censors_a_missing_response_at_the_window():
+    """A run without any response counts as the whole window in decisions (24 steps / K 4 = 6)."""
+    def result(l90, period):
+        return {"l90_decisions": l90, "period": period, "lags": list(range(24))}
+    measured = {"director": [result(None, 4), result(2.0, 4), result(1.0, 4)],
+                "dreamer": [result(10.0, 1), result(12.0, 1), result(11.0, 1)]}
+    claim = study.horizon_claim(measured, True, "t", reps=REPS)
+    assert claim["director_iqm"]["point"] == pytest.approx(stats.iqm([6.0, 2.0, 1.0]))
+    assert claim["verdict"] == stats.SUPPORTED and not claim["higher_is_better"]
+
+
+def test_final_return_intervals_skip_runs_without_episodes():
+    rows = [{"task": "t", "agent": "dreamer", "final_return": v} for v in (1.0, 2.0, float("nan"))] + \
+           [{"task": "t", "agent": "director", "final_return": float("nan")}]
+    out = study.final_return_intervals(rows, ["t"], ["dreamer", "director"], reps=REPS)
+    assert out["t"]["dreamer"]["iqm"] == pytest.approx(1.5) and np.isnan(out["t"]["director"]["iqm"])
+
+
+def test_findings_gather_claims_in_series_order_and_name_what_is_missing(tmp_path):
+    claim = stats.claim_row("(b) x", "m", np.array([1.0, 2.0]), np.array([1.0, 2.0]), True, False, "tiny", reps=REPS)
+    for notebook, metrics in (("06_composition", {"claims": [claim, claim]}), ("04_generalization", {"claim": claim})):
+        (tmp_path / notebook).mkdir()
+        (tmp_path / notebook / "metrics.json").write_text(json.dumps(metrics))
+    rows, missing = findings.collect(tmp_path)
+    assert [r["notebook"] for r in rows] == ["04_generalization", "06_composition", "06_composition"]
+    assert missing == ["02_horizon_analysis", "05_finetune_ablation"]
+    text = findings.write(tmp_path, "Findings (test)").read_text()
+    assert text.startswith("# Findings (test)") and text.count(stats.INCONCLUSIVE) >= 3
+    assert "Not run (no metrics.json): 02_horizon_analysis, 05_finetune_ablation." in text
