@@ -2,7 +2,7 @@
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench lab clean
 
 install:
 	@bash scripts/install.sh
@@ -15,6 +15,10 @@ test: install
 
 bench: install
 	$(VENV)/bin/hrl bench envs
+
+# JupyterLab on the workspace with its own settings (lab/): notebooks folder open, venv kernel, no news pop-ups.
+lab: install
+	$(VENV)/bin/jupyter lab --config=lab/jupyter_lab_config.py $(LAB_ARGS)
 
 clean:
 	rm -rf outputs/* .pytest_cache

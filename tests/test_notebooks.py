@@ -90,3 +90,15 @@ def test_rerun_reuses_the_runs(series_out):
 def test_missing_run_names_the_notebook_to_run_first(tmp_path):
     with pytest.raises(series.NotebookFailed, match=r"03_goal_decoding failed with MissingRun: .*01_train"):
         series.run_series("tiny", only=["03"], out=tmp_path, overrides=PARAMS, progress=False)
+
+
+def test_executed_copy_keeps_the_widget_state(series_out):
+    """The saved 03 shows the browser and explorer as last seen, not an empty box: nbclient (under papermill)
+    stores the widget state, image buffers included, in the copy's metadata."""
+    book = nbformat.read(series_out / "03_goal_decoding.ipynb", as_version=4)
+    state = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    shown = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in book.cells
+             for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert shown and all(model in state for model in shown)
+    goal = [s for s in state.values() if "hrl-explorer-goal" in s["state"].get("_dom_classes", [])]
+    assert len(goal) == 1 and goal[0]["buffers"][0]["path"] == ["value"]
