@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -126,7 +127,8 @@ def cmd_notebooks(args) -> int:
 
     try:
         executed = run_series(args.preset, args.only, args.out, _options(args.param), progress=not args.no_progress,
-                              runs=args.runs)
+                              runs=args.runs, executor=args.executor, address=args.address,
+                              max_parallel=args.max_parallel)
     except NotebookFailed as err:
         print(f"hrl notebooks: error: {err}", file=sys.stderr)
         return 1
@@ -149,5 +151,75 @@ def register_notebooks(sub) -> None:
                                   "instead of training the tiny ones; notebooks 02-07")
     p.add_argument("--param", type=_parse_option, action="append", metavar="KEY=VALUE",
                    help="a notebook parameter for every notebook that declares it, e.g. steps=1000 seeds=[0,1,2]")
+    add_executor_flags(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_notebooks)
+    register_grid(sub)
+
+
+def add_executor_flags(p) -> None:
+    from hrl_core.executor import EXECUTORS
+
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="where runs execute: local (one after another in this process, the default) or ray (each "
+                        "run a Ray task)")
+    p.add_argument("--address", help="with --executor ray: auto (the cluster this machine is a node of), "
+                                     "ray://HOST:PORT (Ray Client) or HOST:PORT; default: start a Ray here")
+    p.add_argument("--max-parallel", type=int, metavar="N", help="with --executor ray: at most N runs at once")
+
+
+def _parse_task_option(text: str):
+    """TASK:KEY=VALUE, VALUE read as in --option."""
+    from hrl_core.cli import _parse_option
+
+    task, sep, rest = text.partition(":")
+    if not sep or "=" not in rest:
+        raise argparse.ArgumentTypeError(f"--task-option expects TASK:KEY=VALUE, got {text!r}")
+    return (task, *_parse_option(rest))
+
+
+def cmd_grid(args) -> int:
+    """Trains the grid; prints each run's folder and final step. A failed run makes the exit status 1 once the
+    other runs have finished."""
+    from hrl_core.executor import GridFailed
+    from hrl_core.study import train_grid
+
+    task_options = {}
+    for task, key, value in args.task_option or []:
+        task_options.setdefault(task, {})[key] = value
+    try:
+        paths = train_grid(args.runs, args.tasks, args.agents, args.seeds, args.steps, preset=args.preset,
+                           time_limits=_options(args.time_limit), task_options=task_options,
+                           progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
+                           executor=args.executor or "local", address=args.address, max_parallel=args.max_parallel)
+    except GridFailed as err:
+        print(f"hrl grid: error: {err}", file=sys.stderr)
+        return 1
+    for path in paths:
+        summary = json.loads((path / "summary.json").read_text())
+        print(f"{path}: {summary['step']} steps, {summary['updates']} updates")
+    return 0
+
+
+def register_grid(sub) -> None:
+    from hrl_core.cli import _parse_option
+    from hrl_core.config import AGENTS, PRESETS
+
+    p = sub.add_parser("grid", help="train every (task, agent, seed) run under RUNS/TASK-AGENT-sSEED without the "
+                                    "notebooks (a cluster job); finished runs are kept, unfinished ones resume")
+    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--agents", nargs="+", choices=AGENTS, default=list(AGENTS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--steps", type=int, required=True, help="policy steps per run, summed over environments")
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny")
+    p.add_argument("--runs", required=True, help="the runs folder (with --executor ray: on a file system every "
+                                                 "node mounts at the same path)")
+    p.add_argument("--time-limit", type=_parse_option, action="append", metavar="TASK=SECONDS",
+                   help="episode seconds for a task (null: the task's own)")
+    p.add_argument("--task-option", type=_parse_task_option, action="append", metavar="TASK:KEY=VALUE",
+                   help="a task option, e.g. maze_train:body=ball")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="policy steps between checkpoints (default: about 20 a run); a lost worker costs at most this")
+    add_executor_flags(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_grid)

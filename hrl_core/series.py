@@ -110,8 +110,12 @@ def reference_settings(runs: str | Path) -> dict:
 
 
 def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, overrides: dict | None = None,
-               progress: bool = True, runs: str | Path | None = None) -> list[Path]:
+               progress: bool = True, runs: str | Path | None = None, executor: str | None = None,
+               address: str | None = None, max_parallel: int | None = None) -> list[Path]:
     """Executes the selected notebooks in order; returns the executed copies. Stops at the first failure.
+
+    `executor`, `address` and `max_parallel` reach the notebooks that run grids (their parameters of those names;
+    see hrl_core/executor.py); None keeps each notebook's own.
 
     With `runs` (a folder of trained runs with a SERIES_FILE, such as the repository's reference/), the series
     analyses those runs instead of training its own: the preset and default parameters come from that file, 01 is
@@ -119,8 +123,10 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     import papermill
 
     from hrl_core.config import PRESETS
+    from hrl_core.executor import check_options
     from hrl_core.validation import check_choice
 
+    check_options(executor or "local", address, max_parallel)
     settings = {}
     if runs is not None:
         runs = Path(runs).resolve()
@@ -136,6 +142,8 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     out = Path(out or default_out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     values = {**settings.get("parameters", {}), **(overrides or {})}
+    values.update({k: v for k, v in (("executor", executor), ("address", address), ("max_parallel", max_parallel))
+                   if v is not None})
     executed = []
     for name in names:
         target = out / f"{name}.ipynb"

@@ -45,21 +45,29 @@ def _finished(logdir: Path, steps: int) -> bool:
 
 
 def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", time_limits: dict | None = None,
-               task_options: dict | None = None, progress: bool = True) -> list[Path]:
+               task_options: dict | None = None, progress: bool = True, checkpoint_every: int | None = None,
+               executor: str = "local", address: str | None = None, max_parallel: int | None = None) -> list[Path]:
     """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
-    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}})."""
-    from tqdm.auto import tqdm
-
+    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). `checkpoint_every` (default: about 20
+    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and
+    `max_parallel` say where the runs execute (hrl_core/executor.py)."""
+    from hrl_core.config import make_config
+    from hrl_core.executor import Job, run_jobs
     from hrl_core.train import train
 
-    grid = [(t, a, s) for t in tasks for a in agents for s in seeds]
-    paths = []
-    for task, agent, seed in tqdm(grid, desc="runs", disable=not progress):
+    paths, jobs = [], []
+    for task, agent, seed in [(t, a, s) for t in tasks for a in agents for s in seeds]:
         logdir = run_path(runs, task, agent, seed)
-        if not _finished(logdir, steps):
-            train(task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True, progress=progress,
-                  **_run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task)))
         paths.append(logdir)
+        if _finished(logdir, steps):
+            continue
+        settings = _run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task))
+        settings.update({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every})
+        jobs.append(Job(logdir.name, train, dict(task=task, logdir=logdir, agent=agent, preset=preset, steps=steps,
+                                                 seed=seed, resume=True, progress=progress and executor == "local",
+                                                 **settings),
+                        cpus=make_config(preset).num_envs, logdir=logdir, steps=steps))
+    run_jobs(jobs, executor, address, max_parallel, progress, desc="runs", folders=[runs])
     return paths
 
 
@@ -77,19 +85,20 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
 
 
 def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True,
-                  splits=("train", "ood")) -> list[dict]:
-    """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py)."""
-    from tqdm.auto import tqdm
-
+                  splits=("train", "ood"), executor: str = "local", address: str | None = None,
+                  max_parallel: int | None = None) -> list[dict]:
+    """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py).
+    `executor`, `address` and `max_parallel` say where the evaluations execute (hrl_core/executor.py)."""
     from hrl_core.evaluate import evaluate_run
+    from hrl_core.executor import Job, run_jobs
 
-    rows = []
     grid = [(a, s, split) for a in agents for s in seeds for split in splits]
-    for agent, seed, split in tqdm(grid, desc="evaluations", disable=not progress):
-        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy=policy)
-        rows += [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"],
-                  "mean_return": r["mean_return"], "returns": r["returns"]} for r in result["results"]]
-    return rows
+    jobs = [Job(f"{task}-{agent}-s{seed} {split}", evaluate_run,
+                dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy))
+            for agent, seed, split in grid]
+    results = run_jobs(jobs, executor, address, max_parallel, progress, desc="evaluations", folders=[runs])
+    return [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"],
+             "returns": r["returns"]} for (agent, seed, split), result in zip(grid, results) for r in result["results"]]
 
 
 def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True,
@@ -166,13 +175,15 @@ def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str 
 
 def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
                   preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
-                  out_runs=None) -> dict:
+                  out_runs=None, executor: str = "local", address: str | None = None,
+                  max_parallel: int | None = None) -> dict:
     """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
     (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
     inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
-    `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched."""
-    from tqdm.auto import tqdm
-
+    `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
+    `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py)."""
+    from hrl_core.config import make_config
+    from hrl_core.executor import Job, run_jobs
     from hrl_core.validation import check_choice
     from hrl_core.train import train
 
@@ -188,17 +199,23 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
                             "config.json").read_text())["env_options"]
         source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
     grid = [(v, n, s) for s in seeds for n in novelties for v in variants]
-    paths = {}
-    for name, novelty, seed in tqdm(grid, desc="fine-tune variants", disable=not progress):
+    paths, jobs = {}, []
+    for name, novelty, seed in grid:
         agent, parts, start = FINETUNE_VARIANTS[name]
         logdir = finetune_path(out_runs or runs, target_task, name, seed, novelty)
         options = {**source_options[seed], **({} if novelty is None else {"novelty": novelty})}
-        if not _finished(logdir, steps):
-            train(target_task, logdir, agent=agent, preset=preset, steps=steps, seed=seed, resume=True,
-                  config={"train_parts": parts} if parts else None,
-                  init_from=sources[agent, seed] if start else None, progress=progress,
-                  **_run_settings(steps, time_limit, options))
         paths[name, novelty, seed] = logdir
+        if _finished(logdir, steps):
+            continue
+        jobs.append(Job(logdir.name, train, dict(task=target_task, logdir=logdir, agent=agent, preset=preset,
+                                                 steps=steps, seed=seed, resume=True,
+                                                 config={"train_parts": parts} if parts else None,
+                                                 init_from=sources[agent, seed] if start else None,
+                                                 progress=progress and executor == "local",
+                                                 **_run_settings(steps, time_limit, options)),
+                        cpus=make_config(preset).num_envs, logdir=logdir, steps=steps))
+    run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
+             files=[path / "config.json" for path in sources.values()])
     return paths
 
 
@@ -241,10 +258,12 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
         env = make_env(switch_task, seed=seed + 20_000, schedule=schedule, time_limit=time_limit, **options)
         episodes_out = composition.switch_rollouts(ag, state, env, episodes, seed + 20_000,
                                                    "random" if agent == "random" else policy)
+        seconds_per_step = env.action_repeat * env.control_timestep
         env.close()
         window = 2 * info["config"]["manager_period"] if agent == "director" else None
         rows.append({"agent": agent, "seed": seed, "summary": composition.summarize(episodes_out, window=window),
                      "returns": [float(ep["reward"].sum()) for ep in episodes_out],
+                     "seconds_per_step": seconds_per_step,
                      "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
     return rows
 

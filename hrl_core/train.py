@@ -295,6 +295,7 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
             replay.load_state_dict(replay_state, meta["replay"])
             counters = meta["counters"]
             key = jnp.asarray(np.array(meta["key"], np.uint32))
+        _drop_rows_after(logdir / "metrics.jsonl", counters["step"])
         metrics_file = cleanup.enter_context(open(logdir / "metrics.jsonl", "a"))
 
         def save():
@@ -369,6 +370,25 @@ def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "
                    "replay_bytes_per_step": replay.bytes_per_step, "interrupted": counters["step"] < steps}
         (logdir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Keeps the log rows up to `step`, where the run (re)starts: a run that died after logging past its last
+    checkpoint trains, and logs, those steps again. A torn last line goes too."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError):
+            pass
+    if len(kept) < len(lines):
+        temporary = path.with_suffix(".jsonl.tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        temporary.replace(path)  # atomic: a kill now leaves the old rows or the new ones, never a part
 
 
 def read_metrics(logdir: str | Path) -> list[dict]:

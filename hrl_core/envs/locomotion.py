@@ -131,6 +131,7 @@ class DMCPixelEnv(Env):
         if time_limit is not None:
             task_kwargs["time_limit"] = check_positive("time_limit", time_limit, integer=False)
         self._env = suite.load(domain, task, task_kwargs=task_kwargs)
+        self.control_timestep = float(self._env.control_timestep())  # seconds per physics-control step
         self._camera = PixelCamera(size, CAMERAS[domain], render)
         self._rng = np.random.RandomState(seed)
         self.speed_conditioned = speed_conditioned or schedule is not None

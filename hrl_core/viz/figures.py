@@ -236,15 +236,15 @@ def performance_profile_figure(profiles: dict, xaxis_title: str, title: str = "P
     return fig
 
 
-def tracking_figure(rows: list[dict], seed: int, action_repeat: int = 2, control_timestep: float = 0.025):
+def tracking_figure(rows: list[dict], seed: int):
     """Target speed and each agent's measured velocity over one composed-task episode (run `seed`); switches as
-    vertical lines. rows: study.composition_grid."""
+    vertical lines. rows: study.composition_grid (each row has its seconds per agent step)."""
     import plotly.graph_objects as go
 
     mine = [r for r in rows if r["seed"] == seed]
     if not mine:
         raise ValueError(f"seed={seed} is not valid; allowed values: {sorted({r['seed'] for r in rows})}")
-    dt = action_repeat * control_timestep
+    dt = mine[0]["seconds_per_step"]
     target = np.asarray(mine[0]["target"])
     t = np.arange(len(target)) * dt
     fig = go.Figure()
