@@ -1,4 +1,5 @@
-# make demo: the main job (the notebook series, end to end, on the tiny preset); make test: the test suite.
+# make demo: the main job (the notebook series end to end on the tiny preset, then on the repository's trained
+# reference runs); make test: the test suite.
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
@@ -9,6 +10,7 @@ install:
 
 demo: install
 	$(VENV)/bin/hrl notebooks --preset tiny
+	$(VENV)/bin/hrl notebooks --runs reference
 
 test: install
 	$(VENV)/bin/python -m pytest -q tests

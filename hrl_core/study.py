@@ -150,11 +150,17 @@ def generalization_claim(rows: list[dict], baseline: list[dict], learned_factor:
 
 
 def run_scale(runs, task, agents, seeds) -> str:
-    """What the evidence is: preset, policy steps per run and seeds, read from the runs themselves."""
-    path = require_run(runs, task, agents[0], seeds[0])
-    preset = json.loads((path / "config.json").read_text())["config"]["preset"]
-    steps = json.loads((path / "summary.json").read_text())["step"] if (path / "summary.json").exists() else "?"
-    return f"{preset} preset, {steps} steps per run, {len(seeds)} seeds"
+    """What the evidence is: preset, policy steps per run (per agent when they differ) and seeds, read from the
+    runs themselves."""
+    steps = {}
+    for agent in agents:
+        path = require_run(runs, task, agent, seeds[0])
+        preset = json.loads((path / "config.json").read_text())["config"]["preset"]
+        summary = path / "summary.json"
+        steps[agent] = json.loads(summary.read_text())["step"] if summary.exists() else "?"
+    counts = (f"{next(iter(steps.values()))} steps per run" if len(set(steps.values())) == 1
+              else ", ".join(f"{agent} {n}" for agent, n in steps.items()) + " steps")
+    return f"{preset} preset, {counts}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
 
 
 def generalization_summary(rows: list[dict]) -> dict:

@@ -85,3 +85,12 @@ def test_findings_gather_claims_in_series_order_and_name_what_is_missing(tmp_pat
     text = findings.write(tmp_path, "Findings (test)").read_text()
     assert text.startswith("# Findings (test)") and text.count(stats.INCONCLUSIVE) >= 3
     assert "Not run (no metrics.json): 02_horizon_analysis, 05_finetune_ablation." in text
+
+
+def test_one_run_per_agent_gives_no_interval_and_no_verdict():
+    """A single seed has nothing to resample: the point values stay, the table says so, the verdict is inconclusive
+    even when the runs learned and the agents differ widely."""
+    claim = stats.claim_row("(b) x", "m", np.array([10.0]), np.array([1.0]), True, True, "1 seed", reps=REPS)
+    assert claim["runs"] == {"director": 1, "dreamer": 1} and claim["verdict"] == stats.INCONCLUSIVE
+    assert claim["difference"]["point"] == pytest.approx(9.0)
+    assert "9 (1 run: no CI)" in stats.findings_markdown([claim])

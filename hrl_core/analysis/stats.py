@@ -168,8 +168,10 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
 
     Scores are (runs, tasks) with the same task columns. `learned` is the caller's judgement (see `learned()`);
     `scale` says what the evidence is (e.g. "3 seeds x 2 speeds, 100k steps"). Interval values are dicts with
-    "point", "low", "high".
+    "point", "low", "high". With a single run for either agent the bootstrap has nothing to resample: the row keeps
+    the point values, the table says "no CI", and the verdict is "inconclusive at this scale".
     """
+    runs = {"director": _as_matrix(director_scores).shape[0], "dreamer": _as_matrix(dreamer_scores).shape[0]}
     est = interval_estimates({"director": director_scores, "dreamer": dreamer_scores}, reps=reps, seed=seed)
     diff = iqm_difference(director_scores, dreamer_scores, reps=reps, seed=seed)
     poi = probability_of_improvement(director_scores, dreamer_scores, reps=reps, seed=seed)
@@ -183,8 +185,10 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
         "p_director_better": {"point": poi["probability"], "low": poi["low"], "high": poi["high"]},
         "higher_is_better": bool(higher_is_better),
         "learned": bool(learned),
-        "verdict": verdict((diff["low"], diff["high"]), higher_is_better, learned),
+        # One run per agent has no spread to resample: its "interval" is a point, so no verdict either.
+        "verdict": verdict((diff["low"], diff["high"]), higher_is_better, learned and min(runs.values()) >= 2),
         "scale": scale,
+        "runs": runs,
     }
 
 
@@ -192,7 +196,9 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _ci(iv: dict) -> str:
+def _ci(iv: dict, runs: int = 2) -> str:
+    if runs < 2:
+        return f"{_num(iv['point'])} (1 run: no CI)"
     return f"{_num(iv['point'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
 
 
@@ -202,8 +208,10 @@ def findings_markdown(rows) -> str:
             "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["claim"], r["measure"], _ci(r["director_iqm"]), _ci(r["dreamer_iqm"]), _ci(r["difference"]),
-                 _ci(r["p_director_better"]), r["verdict"], r["scale"]]
+        runs = r.get("runs", {"director": 2, "dreamer": 2})
+        both = min(runs.values())
+        cells = [r["claim"], r["measure"], _ci(r["director_iqm"], runs["director"]), _ci(r["dreamer_iqm"], runs["dreamer"]),
+                 _ci(r["difference"], both), _ci(r["p_director_better"], both), r["verdict"], r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
