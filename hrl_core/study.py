@@ -142,8 +142,7 @@ def generalization_claim(rows: list[dict], baseline: list[dict], learned_factor:
     if missing:
         raise ValueError(f"agents={sorted({r['agent'] for r in rows})} is not valid for the claim; it compares "
                          f"director with dreamer (missing: {', '.join(sorted(missing))})")
-    learned = all(stats.learned(normalised_scores(rows, baseline, agent, "train"), learned_factor, 1.0)
-                  for agent in ("director", "dreamer"))
+    learned = learned_from_rows(rows, baseline, ("director", "dreamer"), learned_factor)["learned"]
     return stats.claim_row("(b) hierarchy generalizes to held-out speeds", "held-out return / random return",
                            normalised_scores(rows, baseline, "director", "ood"),
                            normalised_scores(rows, baseline, "dreamer", "ood"), True, learned, scale, reps)
@@ -398,10 +397,16 @@ def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: st
 def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: float, policy: str = "eval") -> dict:
     """Whether every agent's runs learned `task`: training-split evaluation return / the random policy's on the
     same episodes, IQM over seeds x speeds, against `learned_factor`. {"learned": bool, "normalised_iqm": {...}}."""
+    rows = evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",))
+    baseline = random_baseline(runs, task, agents[0], seeds, episodes, splits=("train",))
+    return learned_from_rows(rows, baseline, agents, learned_factor)
+
+
+def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_factor: float) -> dict:
+    """`learned_check` on evaluations already made: every agent's training-speed IQM (seeds x speeds) of return /
+    random return reaches `learned_factor`."""
     from hrl_core.analysis import stats
 
-    rows = [row for row in evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",))]
-    baseline = random_baseline(runs, task, agents[0], seeds, episodes, splits=("train",))
     iqms = {a: stats.iqm(normalised_scores(rows, baseline, a, "train")) for a in agents}
     return {"learned": all(v >= learned_factor for v in iqms.values()), "normalised_iqm": iqms,
             "learned_factor": learned_factor}

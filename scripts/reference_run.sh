@@ -2,7 +2,10 @@
 # Trains one reference run at the cpu preset, evaluates it and the uniform random policy on the same episodes, and
 # exports its learned state into reference/TASK-AGENT-sSEED (the layout the notebook series reads).
 #
-#   scripts/reference_run.sh TASK AGENT SEED STEPS [--option KEY=VALUE ...]
+#   scripts/reference_run.sh TASK AGENT SEED STEPS [--option KEY=VALUE | --config KEY=VALUE ...]
+#
+# EVAL_EPISODES (default 4) sets the evaluation episodes per target speed, or per task for the maze, whose 0/1
+# returns need more episodes to tell success rates apart.
 #
 # Resumable: rerun the same command after an interruption and training continues from the last checkpoint. The
 # training run itself (with optimiser state and replay) stays under outputs/runs/reference/.
@@ -24,8 +27,8 @@ echo "$task $agent seed $seed: trained $start -> $end" >> outputs/runs/reference
 splits=(train)
 [[ $task == *_speed ]] && splits=(train ood)
 for split in "${splits[@]}"; do
-    "$hrl" eval --logdir "$run" --split "$split" --episodes 4
-    "$hrl" eval --logdir "$run" --split "$split" --episodes 4 --policy random
+    "$hrl" eval --logdir "$run" --split "$split" --episodes "${EVAL_EPISODES:-4}"
+    "$hrl" eval --logdir "$run" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy random
 done
 mkdir -p docs/reference
 "$hrl" eval --logdir "$run" --split train --episodes 1 --frames "docs/reference/$task-$agent-s$seed.png" \

@@ -169,12 +169,12 @@ class DMCPixelEnv(Env):
         return self.schedule[min(max(segment, 0), len(self.schedule) - 1)]
 
     def _reset(self) -> dict:
-        if self.speed_conditioned:
-            self.target_speed = float(self.speeds[self._rng.randint(len(self.speeds))])
         self._env.reset()
         self.velocity = 0.0
         if self.schedule is not None:
             self.target_speed = self._scheduled_speed()
+        elif self.speed_conditioned:
+            self.target_speed = float(self.speeds[self._rng.randint(len(self.speeds))])
         return self._observe(0.0, True, False, False)
 
     def _step(self, action) -> dict:
