@@ -30,7 +30,8 @@ def random_returns(task, episodes, seed, options):
 
 def main():
     from hrl_core.evaluate import evaluate
-    from hrl_core.train import load_agent, read_metrics, train
+    from hrl_core.rundir import load_agent, read_metrics
+    from hrl_core.train import train
 
     p = argparse.ArgumentParser()
     p.add_argument("--task", default="walker_stand")

@@ -98,14 +98,21 @@ def loops_left(hlo_text: str) -> int:
     return sum(not re.search(r"threefry|jit\(_(uniform|random_bits|gumbel|normal)", line) for line in loops)
 
 
-def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walker_speed", updates: int = 5) -> dict:
+def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walker_speed", updates: int = 5,
+                seeds: int = 1, count_flops: bool = True) -> dict:
     """Updates/s of the jitted train step on a replay-shaped batch, policy steps/s implied by the train ratio,
-    FLOPs per update, the fraction of the measured matmul peak, and peak host memory.
+    FLOPs per update, the fraction of the measured matmul peak, and peak memory.
+
+    With `seeds` > 1 the update is the seed-vectorized one training uses (`jax.vmap` of train_step over stacked
+    states, sharded over the local devices as in `train_seeds`): `updates_per_s` is then the rate of group updates,
+    which is each seed's rate, and `total_updates_per_s` the seeds' updates together. FLOPs are counted for one
+    seed's update (x seeds for the group's work).
 
     FLOPs per update are counted on a copy of the update compiled with every scan unrolled (`unrolled_flops`):
     XLA's cost_analysis() of the compiled (rolled) update counts each scan body once rather than once per step,
     an undercount kept as `flops_per_update_xla_rolled` for comparison. The timed update is the rolled one, and
-    `peak_rss_mb` is read before the counting copy is compiled (`flop_count_peak_rss_mb` after)."""
+    `peak_rss_mb` is read before the counting copy is compiled (`flop_count_peak_rss_mb` after); on an accelerator
+    `peak_device_mb` is its allocator's peak."""
     import resource
 
     import jax
@@ -113,36 +120,56 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
     from hrl_core.envs import make_env
-    from hrl_core.train import random_batch
+    from hrl_core.train import random_batch, seed_sharding, stack
+    from hrl_core.validation import check_positive
 
+    check_positive("seeds", seeds)
     cfg = make_config(preset, agent=agent)
     env = make_env(task)
     ag = make_agent(cfg, env.obs_space, env.act_space)
-    state = ag.init(jax.random.PRNGKey(0))
-    batch = random_batch(env.obs_space, env.act_space, cfg)
-    step = jax.jit(ag.train_step)
+    sharding = seed_sharding(seeds)
+    place = (lambda tree: jax.device_put(tree, sharding)) if sharding is not None else (lambda tree: tree)
+    states = [ag.init(jax.random.PRNGKey(i)) for i in range(seeds)]
+    state = place(stack(states))
+    batch = place(stack([random_batch(env.obs_space, env.act_space, cfg, seed=i) for i in range(seeds)]))
+    keys = lambda i: place(jax.random.split(jax.random.PRNGKey(i), seeds))  # noqa: E731
+    step = jax.jit(jax.vmap(ag.train_step))
     start = time.perf_counter()
-    compiled = step.lower(state, batch, jax.random.PRNGKey(0)).compile()
+    compiled = step.lower(state, batch, keys(0)).compile()
     compile_s = time.perf_counter() - start
-    rolled_flops = xla_flops(compiled)
-    state, metrics = compiled(state, batch, jax.random.PRNGKey(1))
+    rolled_flops = xla_flops(compiled) / seeds
+    state, metrics = compiled(state, batch, keys(1))
     jax.block_until_ready(metrics)
     start = time.perf_counter()
     for i in range(updates):
-        state, metrics = compiled(state, batch, jax.random.PRNGKey(i))
+        state, metrics = compiled(state, batch, keys(i))
     jax.block_until_ready(metrics)
     per_update = (time.perf_counter() - start) / updates
-    peak = matmul_peak_gflops()
-    params = sum(int(x.size) for x in jax.tree.leaves(state["params"]))
+    params = sum(int(x.size) for x in jax.tree.leaves(states[0]["params"]))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the (larger) counting compile
-    flops, count_compile_s, loops = unrolled_flops(ag.train_step, state, batch, jax.random.PRNGKey(0))
-    return {"preset": preset, "agent": agent, "task": task, "params": params,
-            "batch": f"{cfg.batch_size}x{cfg.batch_length}", "compile_s": round(compile_s, 1),
-            "updates_per_s": round(1 / per_update, 3),
-            "policy_steps_per_s": round(cfg.batch_size * cfg.batch_length / cfg.train_ratio / per_update, 2),
-            "flops_per_update": flops, "flops_per_update_xla_rolled": rolled_flops,
-            "flop_count_compile_s": round(count_compile_s, 1), "flop_count_loops_left": loops,
-            "achieved_gflops": round(flops / per_update / 1e9, 1),
-            "matmul_peak_gflops": round(peak, 1), "fraction_of_peak": round(flops / per_update / 1e9 / peak, 3),
-            "peak_rss_mb": round(rss_mb, 1),
-            "flop_count_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    device_stats = jax.local_devices()[0].memory_stats() or {}
+    row = {"preset": preset, "agent": agent, "task": task, "params": params, "seeds": seeds,
+           "devices": 1 if sharding is None else len(sharding.device_set),
+           "batch": f"{cfg.batch_size}x{cfg.batch_length}", "compile_s": round(compile_s, 1),
+           "updates_per_s": round(1 / per_update, 3), "total_updates_per_s": round(seeds / per_update, 3),
+           "policy_steps_per_s": round(cfg.batch_size * cfg.batch_length / cfg.train_ratio / per_update, 2),
+           "flops_per_update_xla_rolled": rolled_flops, "peak_rss_mb": round(rss_mb, 1)}
+    if "peak_bytes_in_use" in device_stats:
+        row["peak_device_mb"] = round(device_stats["peak_bytes_in_use"] / 2**20, 1)
+    if count_flops:
+        peak = matmul_peak_gflops()
+        flops, count_compile_s, loops = unrolled_flops(ag.train_step, states[0], unstack_batch(batch),
+                                                       jax.random.PRNGKey(0))
+        row.update({"flops_per_update": flops, "flop_count_compile_s": round(count_compile_s, 1),
+                    "flop_count_loops_left": loops, "achieved_gflops": round(seeds * flops / per_update / 1e9, 1),
+                    "matmul_peak_gflops": round(peak, 1),
+                    "fraction_of_peak": round(seeds * flops / per_update / 1e9 / peak, 3),
+                    "flop_count_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    return row
+
+
+def unstack_batch(batch):
+    """Seed 0's batch of a stacked one."""
+    import jax
+
+    return jax.tree.map(lambda x: x[0], batch)

@@ -12,20 +12,44 @@ def _options(pairs) -> dict:
 
 
 def cmd_train(args) -> int:
-    """Prints the run's summary (JSON) and exits 0, also when SIGINT/SIGTERM stopped it early: the run is then
-    checkpointed at the step reached, which one line on stderr names, and --resume continues it."""
-    from hrl_core.train import train
+    """Prints the run's summary (JSON; a list with --seeds) and exits 0, also when SIGINT/SIGTERM stopped it early:
+    the runs are then checkpointed at the step reached, which one line on stderr names, and --resume continues."""
+    from hrl_core.train import seed_logdirs, train_seeds
 
-    summary = train(args.task, args.logdir, agent=args.agent, preset=args.preset, steps=args.steps, seed=args.seed,
-                    resume=args.resume, env_options=_options(args.option), config=_options(args.config),
-                    checkpoint_every=args.checkpoint_every, log_every=args.log_every, eval_every=args.eval_every,
-                    init_from=args.init_from, progress=not args.no_progress)
-    print(json.dumps(summary, indent=1))
-    if summary["interrupted"]:
-        print(f"hrl train: interrupted at step {summary['step']}; checkpoint saved in {args.logdir}/ckpt; continue "
-              "with --resume" if summary["step"] else "hrl train: interrupted before the first step; nothing saved",
-              file=sys.stderr)
+    seeds = [args.seed] if args.seeds is None else _seed_list(args.seeds)
+    summaries = train_seeds(args.task, seed_logdirs(args.logdir, seeds), seeds, agent=args.agent,
+                            preset=args.preset, steps=args.steps, resume=args.resume,
+                            env_options=_options(args.option), config=_options(args.config),
+                            checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                            eval_every=args.eval_every,
+                            init_from=None if args.init_from is None else [args.init_from] * len(seeds),
+                            env_workers=args.env_workers, progress=not args.no_progress)
+    print(json.dumps(summaries[0] if args.seeds is None else summaries, indent=1))
+    step = summaries[0]["step"]
+    if summaries[0]["interrupted"]:
+        print(f"hrl train: interrupted at step {step}; checkpoint saved in {args.logdir}/ckpt; continue with --resume"
+              if step else "hrl train: interrupted before the first step; nothing saved", file=sys.stderr)
     return 0
+
+
+def _seed_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise ValueError(f"--seeds={text!r} is not valid; give comma-separated positive integers, e.g. 1,2,4,8")
+    return counts
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds={text!r} is not valid; give comma-separated non-negative integers, e.g. 0,1,2,3")
+    return seeds
 
 
 def cmd_eval(args) -> int:
@@ -40,7 +64,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from hrl_core.train import export_run
+    from hrl_core.rundir import export_run
 
     out = export_run(args.logdir, args.out)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
@@ -56,7 +80,9 @@ def cmd_bench(args) -> int:
                                 seconds=args.seconds, num_envs=args.num_envs)
         result = {"envs": rows, "render_mean_abs_diff_walker": round(bench.render_difference(), 3)}
     else:
-        result = bench.bench_train(args.preset, args.agent, updates=args.updates)
+        result = [bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
+                                    count_flops=not args.no_flops) for n in _seed_counts(args.seeds)]
+        result = result[0] if len(result) == 1 else result
     print(json.dumps(result, indent=1))
     return 0
 
@@ -72,7 +98,13 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="tiny")
     p.add_argument("--steps", type=int, required=True, help="policy steps, summed over environments")
     p.add_argument("--logdir", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    seed = p.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=0)
+    seed.add_argument("--seeds", metavar="S,S,...",
+                      help="train one run per seed in this one process (vectorized over seeds, sharded over the "
+                           "local devices); LOGDIR must contain {seed}, e.g. runs/walker_speed-dreamer-s{seed}")
+    p.add_argument("--env-workers", type=int, metavar="N",
+                   help="environment worker processes for all the runs together (default: the core count)")
     p.add_argument("--resume", action="store_true", help="continue from LOGDIR's last checkpoint")
     p.add_argument("--init-from", help="start from a trained run's parameters (fine-tuning)")
     p.add_argument("--train-parts", help="comma-separated parts that learn, e.g. WM,M (see hrl_core/config.py)")
@@ -110,6 +142,9 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="tiny")
     p.add_argument("--agent", choices=AGENTS, default="dreamer")
     p.add_argument("--updates", type=int, default=5)
+    p.add_argument("--seeds", default="1", metavar="N[,N...]",
+                   help="train: seeds per vectorized update, e.g. 1,2,4,8 for one row per count")
+    p.add_argument("--no-flops", action="store_true", help="train: skip counting FLOPs (a second, larger compile)")
     p.set_defaults(func=cmd_bench)
     register_notebooks(sub)
 
@@ -191,7 +226,8 @@ def cmd_grid(args) -> int:
         paths = train_grid(args.runs, args.tasks, args.agents, args.seeds, args.steps, preset=args.preset,
                            time_limits=_options(args.time_limit), task_options=task_options,
                            progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                           executor=args.executor or "local", address=args.address, max_parallel=args.max_parallel)
+                           executor=args.executor or "local", address=args.address, max_parallel=args.max_parallel,
+                           vectorize={"auto": None, "on": True, "off": False}[args.vectorize])
     except GridFailed as err:
         print(f"hrl grid: error: {err}", file=sys.stderr)
         return 1
@@ -220,6 +256,9 @@ def register_grid(sub) -> None:
                    help="a task option, e.g. maze_train:body=ball")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="policy steps between checkpoints (default: about 20 a run); a lost worker costs at most this")
+    p.add_argument("--vectorize", choices=["auto", "on", "off"], default="auto",
+                   help="train the seeds of each task and agent in one process (auto: where JAX has an accelerator; "
+                        "on a CPU that is slower than one process per run)")
     add_executor_flags(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_grid)

@@ -93,15 +93,17 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
 
 def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, task: str | None = None,
                  out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
-                 frames: str | Path | None = None) -> dict:
+                 frames: str | Path | None = None, write: bool = True) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
     offset by 20000 from the run's seed; writes eval_<split>.json in the run (eval_<split>_<policy>.json for a
-    policy other than "eval"; or `out`). policy="random" gives the baseline on exactly the same episodes. `frames`
+    policy other than "eval"; or `out`; nothing with write=False, which the study's grids use so that reading a run,
+    such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly the same
+    episodes. `frames`
     (.png strip or .gif) saves the frames of the first evaluation episode of the first speed, replayed with the same
     seeds."""
     import json
 
-    from hrl_core.train import load_agent
+    from hrl_core.rundir import load_agent
 
     check_choice("split", split, ("train", "ood"))
     check_choice("policy", policy, EVAL_POLICIES)
@@ -119,7 +121,8 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  speeds=None if speed is None else [speed], policy=policy,
                  record=lambda obs, action, aux: images.append(obs["image"]))
         result["frames"] = str(save_frames(images, frames))
-    suffix = "" if policy == "eval" else f"_{policy}"
-    out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"
-    out.write_text(json.dumps(result, indent=1))
+    if write:
+        suffix = "" if policy == "eval" else f"_{policy}"
+        out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"
+        out.write_text(json.dumps(result, indent=1))
     return result

@@ -1,8 +1,8 @@
 """Where a grid's runs execute: `local` runs them in this process one after another (the default; Ray is not even
 imported), `ray` makes each run a Ray task, on a Ray started here or on a cluster.
 
-With `ray`, a task whose worker or node dies is retried by Ray; the grids call `train(..., resume=True)`, so the
-retry continues from the run's last checkpoint. A run that raises is not retried: the grid finishes the other runs
+With `ray`, a task whose worker or node dies is retried by Ray; the grids call `train_seeds(..., resume=True)`, so
+the retry continues from the runs' last checkpoint. A run that raises is not retried: the grid finishes the other runs
 and then raises GridFailed naming each failed run and its cause. Any node may run any run, so the runs path must be
 on a file system that every node mounts at the same path; `check_shared` verifies that before a run starts.
 """
@@ -154,17 +154,22 @@ def _unreadable(expected: list) -> list[str]:
 
 
 def _call(fn: Callable, kwargs: dict):
-    """The Ray task: one run. train() returns a summary marked interrupted when SIGTERM stopped it after saving its
-    checkpoint; raising RunInterrupted lets Ray retry it, and the retry resumes."""
+    """The Ray task: one run, or one group of seeds. Training returns summaries marked interrupted when SIGTERM
+    stopped it after saving its checkpoints; raising RunInterrupted lets Ray retry it, and the retry resumes."""
     result = fn(**kwargs)
-    if isinstance(result, dict) and result.get("interrupted"):
-        raise RunInterrupted(f"stopped by a signal at step {result.get('step')}")
+    for summary in result if isinstance(result, list) else [result]:
+        if isinstance(summary, dict) and summary.get("interrupted"):
+            raise RunInterrupted(f"stopped by a signal at step {summary.get('step')}")
     return result
 
 
 def _absolute(kwargs: dict) -> dict:
-    """Paths made absolute: a Ray worker's working folder is not this process's."""
-    return {k: Path(v).absolute() if isinstance(v, Path) else v for k, v in kwargs.items()}
+    """Paths (alone or in lists) made absolute: a Ray worker's working folder is not this process's."""
+    def absolute(value):
+        if isinstance(value, Path):
+            return value.absolute()
+        return [absolute(v) for v in value] if isinstance(value, list) else value
+    return {k: absolute(v) for k, v in kwargs.items()}
 
 
 def _run_on_ray(jobs: list[Job], max_parallel: int | None, progress: bool, desc: str) -> list:

@@ -30,10 +30,6 @@ SCALES = {"tiny": {}, "size1m": _REAL_SCALE, "S": _REAL_SCALE, "M": _REAL_SCALE}
 SERIES_FILE = "series.json"  # in a folder of trained runs: which preset and notebook parameters fit them
 
 
-class MissingRun(FileNotFoundError):
-    """A notebook needs a run that an earlier notebook writes."""
-
-
 class NotebookFailed(RuntimeError):
     """A notebook of the series raised; the message carries its error and where its executed copy is."""
 
@@ -57,20 +53,6 @@ def output_dir(out: str | Path, notebook: str) -> Path:
     folder = Path(out) / notebook
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def run_path(runs: str | Path, task: str, agent: str, seed: int) -> Path:
-    return Path(runs) / f"{task}-{agent}-s{seed}"
-
-
-def require_run(runs: str | Path, task: str, agent: str, seed: int, notebook: str = "01_train") -> Path:
-    """The run's folder, or a MissingRun error naming the notebook that trains it."""
-    path = run_path(runs, task, agent, seed)
-    if not (path / "config.json").exists() or not any((path / "ckpt").glob("*")):
-        number = notebook.split("_")[0]
-        raise MissingRun(f"no trained {agent} run on {task} with seed {seed} at {path}: run notebooks/{notebook}.ipynb "
-                         f"first with that task, agent and seed (`hrl notebooks --only {number}` with the same --out)")
-    return path
 
 
 def write_metrics(folder: str | Path, metrics: dict) -> Path:
@@ -99,13 +81,16 @@ def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None
 
 def reference_settings(runs: str | Path) -> dict:
     """A trained-runs folder's own description, SERIES_FILE: {"preset": the preset its runs were trained at,
-    "parameters": notebook parameters that fit them (seeds, tasks' options, evaluation budgets)}."""
+    "notebooks": the notebooks it serves, "parameters": notebook parameters that fit them (seeds, evaluation
+    budgets), and optionally "notebook_parameters": {notebook: parameters for that notebook alone} (e.g. the maze's
+    episode length for 05 where 06 keeps the walker's)}."""
     path = Path(runs) / SERIES_FILE
     if not path.exists():
         raise FileNotFoundError(f"runs={str(runs)!r} is not a folder of trained runs for the series: it has no "
                                 f"{SERIES_FILE} (see reference/PROVENANCE.md for what it holds)")
     settings = json.loads(path.read_text())
-    check_keys(f"{path}", settings, ("preset", "parameters", "notebooks"))
+    check_keys(f"{path}", settings, ("preset", "parameters", "notebooks", "notebook_parameters"))
+    check_keys(f"{path} notebook_parameters", settings.get("notebook_parameters", {}), NOTEBOOKS)
     return settings
 
 
@@ -141,12 +126,13 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     default_out = f"outputs/notebooks/{preset if runs is None else runs.name}"
     out = Path(out or default_out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    values = {**settings.get("parameters", {}), **(overrides or {})}
-    values.update({k: v for k, v in (("executor", executor), ("address", address), ("max_parallel", max_parallel))
-                   if v is not None})
+    flags = {k: v for k, v in (("executor", executor), ("address", address), ("max_parallel", max_parallel))
+             if v is not None}
     executed = []
     for name in names:
         target = out / f"{name}.ipynb"
+        values = {**settings.get("parameters", {}), **settings.get("notebook_parameters", {}).get(name, {}),
+                  **(overrides or {}), **flags}
         try:
             papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(target),
                                        parameters=parameters_for(name, preset, out, values, runs),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrl_core.series import require_run, run_path
+from hrl_core.rundir import require_run, run_path
 
 # Fine-tuning variants: (agent, parts that learn, start from the trained run?). Frozen parts keep their parameters.
 FINETUNE_VARIANTS = {
@@ -44,36 +44,65 @@ def _finished(logdir: Path, steps: int) -> bool:
     return summary.exists() and json.loads(summary.read_text())["step"] >= steps
 
 
+def vectorized(vectorize: bool | None) -> bool:
+    """Whether a grid trains the seeds of one task and agent in one process (`train_seeds`). None: only where JAX
+    runs on an accelerator, which one run leaves mostly idle; on a CPU a group of N seeds is slower than N runs one
+    after another (benchmarks/RESULTS.md, "Seed-vectorized training"). On a Ray cluster whose GPUs the driver lacks,
+    pass True."""
+    if vectorize is None:
+        import jax
+
+        return jax.default_backend() != "cpu"
+    return bool(vectorize)
+
+
+def _groups(logdirs: dict, steps: int, vectorize: bool, apart=None) -> list[list]:
+    """The unfinished runs of `logdirs` ({seed: folder}, one task and agent) in the groups that train together in
+    one process: with `vectorize`, runs stopped at the same checkpoint step (or not started), as a group trains its
+    seeds in step; else one run per group. `apart` (seed -> key) keeps runs apart that cannot share a process
+    (different task options)."""
+    from hrl_core.rundir import latest_step
+
+    groups = {}
+    for seed, logdir in logdirs.items():
+        if not _finished(logdir, steps):
+            key = (latest_step(logdir), None if apart is None else apart(seed)) if vectorize else seed
+            groups.setdefault(key, []).append(seed)
+    return list(groups.values())
+
+
 def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", time_limits: dict | None = None,
                task_options: dict | None = None, progress: bool = True, checkpoint_every: int | None = None,
-               executor: str = "local", address: str | None = None, max_parallel: int | None = None) -> list[Path]:
+               executor: str = "local", address: str | None = None, max_parallel: int | None = None,
+               vectorize: bool | None = None) -> list[Path]:
     """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
-    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). `checkpoint_every` (default: about 20
-    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and
-    `max_parallel` say where the runs execute (hrl_core/executor.py)."""
+    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). With `vectorize` (see `vectorized`) the
+    seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20 checkpoints a run)
+    bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and `max_parallel` say where the
+    processes execute (hrl_core/executor.py)."""
     from hrl_core.config import make_config
     from hrl_core.executor import Job, run_jobs
-    from hrl_core.train import train
+    from hrl_core.train import train_seeds
 
     paths, jobs = [], []
-    for task, agent, seed in [(t, a, s) for t in tasks for a in agents for s in seeds]:
-        logdir = run_path(runs, task, agent, seed)
-        paths.append(logdir)
-        if _finished(logdir, steps):
-            continue
+    for task, agent in [(t, a) for t in tasks for a in agents]:
+        logdirs = {seed: run_path(runs, task, agent, seed) for seed in seeds}
+        paths += logdirs.values()
         settings = _run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task))
         settings.update({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every})
-        jobs.append(Job(logdir.name, train, dict(task=task, logdir=logdir, agent=agent, preset=preset, steps=steps,
-                                                 seed=seed, resume=True, progress=progress and executor == "local",
-                                                 **settings),
-                        cpus=make_config(preset).num_envs, logdir=logdir, steps=steps))
+        for group in _groups(logdirs, steps, vectorized(vectorize)):
+            folders = [logdirs[seed] for seed in group]
+            jobs.append(Job(",".join(f.name for f in folders), train_seeds,
+                            dict(task=task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
+                                 resume=True, progress=progress and executor == "local", **settings),
+                            cpus=make_config(preset).num_envs, logdir=folders[0], steps=steps))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="runs", folders=[runs])
     return paths
 
 
 def learning_curves(runs, tasks, agents, seeds, notebook: str = "01_train") -> dict:
     """{(task, agent): [metrics records per seed]} for runs that exist (missing ones raise MissingRun)."""
-    from hrl_core.train import read_metrics
+    from hrl_core.rundir import read_metrics
 
     return {(task, agent): [read_metrics(require_run(runs, task, agent, seed, notebook)) for seed in seeds]
             for task in tasks for agent in agents}
@@ -94,7 +123,8 @@ def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval"
 
     grid = [(a, s, split) for a in agents for s in seeds for split in splits]
     jobs = [Job(f"{task}-{agent}-s{seed} {split}", evaluate_run,
-                dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy))
+                dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy,
+                     write=False))
             for agent, seed, split in grid]
     results = run_jobs(jobs, executor, address, max_parallel, progress, desc="evaluations", folders=[runs])
     return [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"],
@@ -112,7 +142,7 @@ def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = Tr
     rows = []
     for seed, split in tqdm([(s, split) for s in seeds for split in splits], desc="random baseline",
                             disable=not progress):
-        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random")
+        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random", write=False)
         rows += [{"seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"]}
                  for r in result["results"]]
     return rows
@@ -181,16 +211,17 @@ def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str 
 def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
                   preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
                   out_runs=None, executor: str = "local", address: str | None = None,
-                  max_parallel: int | None = None) -> dict:
+                  max_parallel: int | None = None, vectorize: bool | None = None) -> dict:
     """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
     (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
     inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
     `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
-    `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py)."""
+    `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py); `vectorize` as in
+    `train_grid`."""
     from hrl_core.config import make_config
     from hrl_core.executor import Job, run_jobs
+    from hrl_core.train import train_seeds
     from hrl_core.validation import check_choice
-    from hrl_core.train import train
 
     variants = list(variants or FINETUNE_VARIANTS)
     for name in variants:
@@ -203,22 +234,21 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
         saved = json.loads((require_run(runs, source_task, FINETUNE_VARIANTS[variants[0]][0], seed) /
                             "config.json").read_text())["env_options"]
         source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
-    grid = [(v, n, s) for s in seeds for n in novelties for v in variants]
     paths, jobs = {}, []
-    for name, novelty, seed in grid:
+    for name, novelty in [(v, n) for n in novelties for v in variants]:
         agent, parts, start = FINETUNE_VARIANTS[name]
-        logdir = finetune_path(out_runs or runs, target_task, name, seed, novelty)
-        options = {**source_options[seed], **({} if novelty is None else {"novelty": novelty})}
-        paths[name, novelty, seed] = logdir
-        if _finished(logdir, steps):
-            continue
-        jobs.append(Job(logdir.name, train, dict(task=target_task, logdir=logdir, agent=agent, preset=preset,
-                                                 steps=steps, seed=seed, resume=True,
-                                                 config={"train_parts": parts} if parts else None,
-                                                 init_from=sources[agent, seed] if start else None,
-                                                 progress=progress and executor == "local",
-                                                 **_run_settings(steps, time_limit, options)),
-                        cpus=make_config(preset).num_envs, logdir=logdir, steps=steps))
+        logdirs = {seed: finetune_path(out_runs or runs, target_task, name, seed, novelty) for seed in seeds}
+        paths.update({(name, novelty, seed): logdir for seed, logdir in logdirs.items()})
+        apart = lambda seed: json.dumps(source_options[seed], sort_keys=True)  # noqa: E731
+        for group in _groups(logdirs, steps, vectorized(vectorize), apart):
+            options = {**source_options[group[0]], **({} if novelty is None else {"novelty": novelty})}
+            folders = [logdirs[seed] for seed in group]
+            jobs.append(Job(",".join(f.name for f in folders), train_seeds, dict(
+                task=target_task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
+                resume=True, config={"train_parts": parts} if parts else None,
+                init_from=[sources[agent, seed] for seed in group] if start else None,
+                progress=progress and executor == "local", **_run_settings(steps, time_limit, options)),
+                cpus=make_config(preset).num_envs, logdir=folders[0], steps=steps))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
              files=[path / "config.json" for path in sources.values()])
     return paths
@@ -247,7 +277,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
 
     from hrl_core.analysis import composition
     from hrl_core.envs import TASKS, make_env
-    from hrl_core.train import load_agent
+    from hrl_core.rundir import load_agent
 
     switch_task = f"{task}_switch"
     if switch_task not in TASKS:
@@ -322,7 +352,7 @@ def finetune_results(paths: dict, episodes: int, threshold_fraction: float, step
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
-    from hrl_core.train import read_metrics
+    from hrl_core.rundir import read_metrics
 
     rows, random = [], {}
     for (variant, novelty, seed), path in tqdm(paths.items(), desc="fine-tune evaluations", disable=not progress):

@@ -1,9 +1,18 @@
 """The training loop: batched environments, replay, one jitted update per train step, logs and checkpoints.
 
-A run lives in `logdir`: config.json, metrics.jsonl (one JSON object per log line) and ckpt/ (orbax). A checkpoint
-is written every `checkpoint_every` policy steps, at the end, and on SIGINT/SIGTERM; `resume=True` continues from
-the last one with the same parameters, optimiser state, replay contents, counters and random state, losing only the
-steps since it. Environments restart their episodes on resume (their first step is marked is_first).
+`train_seeds` trains N independent runs of one agent on one task in one process (purejaxrl's lesson: one update is
+too small to fill an accelerator). Their states, optimiser states, normalisers and random keys are stacked on a
+leading seed axis, sharded over the local devices when there are several; one jitted update is `jax.vmap` of the
+agent's `train_step`, one jitted policy step the `vmap` of its policy. Each seed keeps its own environments (with
+the seeds a single run of it would use), its own replay and its own run folder in the single-run format
+(hrl_core/rundir.py), so a seed trained in a group is the run it would be alone, to float tolerance. `train` is
+the group of one.
+
+The environment workers step the next actions while the device trains: the loop sends the actions, dispatches the
+updates, and only then waits for the observations. A checkpoint is written every `checkpoint_every` policy steps,
+at the end, and on SIGINT/SIGTERM; `resume=True` continues from the last one with the same parameters, optimiser
+state, replay contents, counters and random state, losing only the steps since it. Environments restart their
+episodes on resume (their first step is marked is_first).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from hrl_core.checkpoint import Checkpointer
 from hrl_core.config import Config, make_config
 from hrl_core.envs import BatchedEnv, make_env
 from hrl_core.replay import Replay
+from hrl_core.rundir import (MetricsLog, is_export, latest_step, load_agent, load_config, write_config,
+                             write_summary)
 from hrl_core.validation import check_non_negative, check_positive
 
 STEP_KEYS = ("reward", "is_first", "is_last", "is_terminal")
@@ -78,65 +89,6 @@ def random_batch(obs_space: dict, act_space, cfg: Config, seed: int = 0) -> dict
     return batch
 
 
-def load_config(logdir: str | Path) -> tuple[Config, dict]:
-    path = Path(logdir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no run at {logdir} (missing {path}); train one first with `hrl train`")
-    saved = json.loads(path.read_text())
-    cfg = saved["config"]
-    cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-    return cfg, saved
-
-
-def load_agent(logdir: str | Path, step: int | None = None):
-    """(agent, state, run info) from a run's checkpoint, for evaluation and analysis."""
-    cfg, saved = load_config(logdir)
-    from hrl_core.envs import make_env
-
-    env = make_env(saved["task"], **saved["env_options"])
-    env.close()  # only its spaces are needed
-    agent = make_agent(cfg, env.obs_space, env.act_space)
-    ckpt = Checkpointer(Path(logdir) / "ckpt")
-    try:
-        if ckpt.latest_step() is None:
-            raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
-        fresh = agent.init(jax.random.PRNGKey(0))
-        if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
-            template = {k: v for k, v in fresh.items() if k != "opt"}
-            state, _, meta = ckpt.restore(template, step=step)
-            state = {**state, "opt": fresh["opt"]}
-        else:
-            state, _, meta = ckpt.restore(fresh, step=step)
-    finally:
-        ckpt.close()
-    return agent, state, {**saved, "meta": meta}
-
-
-RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
-
-
-def export_run(logdir: str | Path, out: str | Path) -> Path:
-    """A small, CPU-loadable copy of a finished run: its config, metrics, summary and evaluations, and a checkpoint
-    of what it learned (parameters, slow critics, normalisers, adapted scales) without optimiser state or replay.
-    `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself."""
-    import shutil
-
-    logdir, out = Path(logdir), Path(out)
-    agent, state, info = load_agent(logdir)
-    if out.exists():
-        raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
-    out.mkdir(parents=True)
-    for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob("eval_*.json")):
-        if path.exists():
-            shutil.copy2(path, out / path.name)
-    meta = {**info["meta"], "learned_only": True}
-    meta.pop("replay", None)
-    ckpt = Checkpointer(out / "ckpt", keep=1)
-    ckpt.save(info["meta"]["counters"]["step"], {k: v for k, v in state.items() if k != "opt"}, None, meta)
-    ckpt.close()
-    return out
-
-
 CARRIED = ("params", "slow_critic", "retnorm", "adapt")  # what --init-from carries; optimiser states restart
 
 
@@ -166,25 +118,6 @@ def _init_from(state, source: str | Path):
                                  "(different structure or shapes: the agent, task spaces or model size differ)")
         state[item] = src_state[item]
     return state
-
-
-def _latest_step(directory: Path) -> int | None:
-    """The last checkpoint's step in `directory` (None without one), creating nothing."""
-    if not directory.is_dir():
-        return None
-    ckpt = Checkpointer(directory)
-    try:
-        return ckpt.latest_step()
-    finally:
-        ckpt.close()
-
-
-def _is_export(logdir: Path) -> bool:
-    ckpt = Checkpointer(logdir / "ckpt")
-    try:
-        return bool(ckpt.restore_meta().get("learned_only"))
-    finally:
-        ckpt.close()
 
 
 def _spaces(task: str, env_options: dict):
@@ -217,10 +150,10 @@ def validate_run(task: str, logdir: str | Path, agent: str = "dreamer", preset: 
     logdir = Path(logdir)
     if logdir.exists() and not logdir.is_dir():
         raise ValueError(f"logdir {logdir} is a file, not a folder")
-    if not resume and _latest_step(logdir / "ckpt") is not None:
+    if not resume and latest_step(logdir) is not None:
         raise ValueError(f"logdir {logdir} holds a run already; continue it with resume (--resume) or choose a new "
                          "logdir")
-    if resume and _latest_step(logdir / "ckpt") is not None and _is_export(logdir):
+    if resume and latest_step(logdir) is not None and is_export(logdir):
         raise ValueError(f"resume: run {logdir} is an export (no optimiser state or replay); start from it with "
                          "init_from (--init-from) instead")
     if resume and (logdir / "config.json").exists():
@@ -239,160 +172,268 @@ def validate_run(task: str, logdir: str | Path, agent: str = "dreamer", preset: 
         if src_spaces != (obs_space, act_space):
             raise ValueError(f"init_from: run {source} ({saved['task']}) has {_describe(*src_spaces)}, but this run "
                              f"({task}) has {_describe(obs_space, act_space)}; the spaces must match")
-        if _latest_step(source / "ckpt") is None:
+        if latest_step(source) is None:
             raise FileNotFoundError(f"init_from: run {source} has no checkpoint yet")
     return cfg, obs_space, act_space
+
+
 
 
 def train(task: str, logdir: str | Path, agent: str = "dreamer", preset: str = "tiny", steps: int = 1000,
           seed: int = 0, resume: bool = False, env_options: dict | None = None, config: dict | None = None,
           checkpoint_every: int = 1000, log_every: int = 250, eval_every: int = 0, eval_episodes: int = 1,
           prefill: int | None = None, init_from: str | Path | None = None, parallel: bool = True,
-          progress: bool = True) -> dict:
+          env_workers: int | None = None, progress: bool = True) -> dict:
     """Trains `agent` on `task` for `steps` policy steps (summed over environments); returns the final summary.
+    The one-seed case of `train_seeds`, which documents every option."""
+    return train_seeds(task, [logdir], [seed], agent, preset, steps, resume, env_options, config, checkpoint_every,
+                       log_every, eval_every, eval_episodes, prefill, None if init_from is None else [init_from],
+                       parallel, env_workers, progress)[0]
 
-    Every option is checked first (`validate_run`), so a bad one raises before the run folder or any worker exists.
-    SIGINT/SIGTERM before the run folder exists raise KeyboardInterrupt; after, the loop stops after the current
-    step, saves a checkpoint at it and returns normally with summary["interrupted"] True (further signals until
-    then are ignored, so the save completes). On any error the workers, checkpointer and metrics file are closed
-    before the error propagates.
+
+def seed_logdirs(logdir: str | Path, seeds) -> list[Path]:
+    """One run folder per seed from a pattern with `{seed}` (e.g. runs/walker-dreamer-s{seed})."""
+    if len(seeds) > 1 and "{seed}" not in str(logdir):
+        raise ValueError(f"logdir={str(logdir)!r} is not valid for several seeds; it must contain {{seed}}, which "
+                         "each seed's run folder fills in (e.g. runs/walker_speed-dreamer-s{seed})")
+    return [Path(str(logdir).replace("{seed}", str(seed))) for seed in seeds]
+
+
+def seed_sharding(num_seeds: int):
+    """A sharding of the leading seed axis over the most local devices that divide it; None on one device."""
+    devices = jax.local_devices()
+    count = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+    if count == 1:
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices[:count]), ("seed",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed"))
+
+
+def stack(trees: list):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def unstack(tree, index: int):
+    return jax.tree.map(lambda x: x[index], tree)
+
+
+class _SeedRun:
+    """One seed's side of a training group: its run folder, replay, checkpointer, metrics log and episodes."""
+
+    def __init__(self, logdir: Path, seed: int, cfg: Config, spaces: dict, run_info: dict, cleanup):
+        self.logdir, self.seed = logdir, seed
+        logdir.mkdir(parents=True, exist_ok=True)
+        write_config(logdir, run_info)
+        self.replay = Replay(cfg.replay_capacity, cfg.num_envs, spaces, seed)
+        self.ckpt = Checkpointer(logdir / "ckpt")
+        cleanup.callback(self.ckpt.close)
+        self.episodes, self.finished = 0, []
+        self.ep_return = np.zeros(cfg.num_envs)
+        self.ep_length = np.zeros(cfg.num_envs, np.int64)
+
+    def restore(self, state, step: int):
+        """(state, counters, key) at checkpoint `step`, with the replay as it was then."""
+        meta = self.ckpt.restore_meta(step)
+        if meta["replay"].get("format") == "chunks":
+            state, _, meta = self.ckpt.restore(state, step=step)
+            self.replay.restore(self.logdir / "replay", meta["replay"])
+        else:  # written before replay chunks: the whole replay is inside the orbax checkpoint
+            state, replay_state, meta = self.ckpt.restore(state, self.replay.template(meta["replay"]["filled"]),
+                                                          step=step)
+            self.replay.load_state_dict(replay_state, meta["replay"])
+        self.episodes = meta["counters"]["episodes"]
+        return state, meta["counters"], np.array(meta["key"], np.uint32)
+
+    def save(self, step: int, state, counters: dict, key) -> None:
+        replay_meta = self.replay.save(self.logdir / "replay")  # the new steps only; before the checkpoint names it
+        meta = {"counters": {**counters, "episodes": self.episodes}, "key": np.asarray(key).tolist(),
+                "replay": replay_meta}
+        self.ckpt.save(step, state, None, meta)
+
+    def record_step(self, obs: dict) -> None:
+        self.ep_return = np.where(obs["is_first"], 0.0, self.ep_return + obs["reward"])
+        self.ep_length = np.where(obs["is_first"], 0, self.ep_length + 1)
+        for i in np.flatnonzero(obs["is_last"]):
+            self.finished.append((float(self.ep_return[i]), int(self.ep_length[i])))
+            self.episodes += 1
+
+    def episode_stats(self) -> dict:
+        if not self.finished:
+            return {}
+        stats = {"episode/return": float(np.mean([r for r, _ in self.finished])),
+                 "episode/length": float(np.mean([n for _, n in self.finished]))}
+        self.finished = []
+        return stats
+
+
+def _common_step(runs: list[_SeedRun]) -> int:
+    """The latest checkpoint step every seed has: a group killed while saving resumes where all of it saved."""
+    common = set.intersection(*(set(run.ckpt.manager.all_steps()) for run in runs))
+    if not common:
+        steps = {str(run.logdir): run.ckpt.latest_step() for run in runs}
+        raise ValueError(f"resume: the runs of this group have no checkpoint step in common ({steps}); resume them "
+                         "one at a time, or in groups whose runs stopped at the same step")
+    return max(common)
+
+
+def train_seeds(task: str, logdirs, seeds, agent: str = "dreamer", preset: str = "tiny", steps: int = 1000,
+                resume: bool = False, env_options: dict | None = None, config: dict | None = None,
+                checkpoint_every: int = 1000, log_every: int = 250, eval_every: int = 0, eval_episodes: int = 1,
+                prefill: int | None = None, init_from=None, parallel: bool = True, env_workers: int | None = None,
+                progress: bool = True) -> list[dict]:
+    """Trains one run of `agent` on `task` per seed, all in this process, for `steps` policy steps each (summed over
+    a run's environments); returns each run's final summary. `logdirs[i]` is seed `seeds[i]`'s run folder and
+    `init_from[i]` (optional) the trained run it starts from. `env_workers` is the number of environment worker
+    processes for the whole group (default: the core count, at most one per environment).
+
+    Every option is checked first (`validate_run`), so a bad one raises before a run folder or any worker exists.
+    SIGINT/SIGTERM before the run folders exist raise KeyboardInterrupt; after, the loop stops after the current
+    step, saves every seed's checkpoint at it and returns normally with summary["interrupted"] True (further
+    signals until then are ignored, so the saves complete). On any error the workers, checkpointers and metrics
+    files are closed before the error propagates.
     """
     from tqdm.auto import tqdm
 
-    logdir = Path(logdir)
+    logdirs, seeds = [Path(d) for d in logdirs], [int(s) for s in seeds]
+    if not seeds or len(logdirs) != len(seeds):
+        raise ValueError(f"logdirs and seeds are not valid; give one run folder per seed (got {len(logdirs)} folders"
+                         f" for seeds {seeds})")
+    if len(set(seeds)) != len(seeds) or len({d.resolve() for d in logdirs}) != len(logdirs):
+        raise ValueError(f"seeds={seeds} is not valid; each seed, and each run folder, may appear once in a group")
+    init_from = [None] * len(seeds) if init_from is None else list(init_from)
+    if len(init_from) != len(seeds):
+        raise ValueError(f"init_from is not valid; give one source run per seed ({len(seeds)}), got {len(init_from)}")
+    if env_workers is not None:
+        check_positive("env_workers", env_workers)
     env_options = dict(env_options or {})
-    with Interrupted(abort=True) as stop:  # until the run folder exists there is nothing to save: stop at once
-        cfg, obs_space, act_space = validate_run(task, logdir, agent, preset, steps, seed, resume, env_options,
-                                                 config, checkpoint_every, log_every, eval_every, eval_episodes,
-                                                 prefill, init_from)
+    with Interrupted(abort=True) as stop:  # until the run folders exist there is nothing to save: stop at once
+        for logdir, seed, source in zip(logdirs, seeds, init_from):
+            cfg, obs_space, act_space = validate_run(task, logdir, agent, preset, steps, seed, resume, env_options,
+                                                     config, checkpoint_every, log_every, eval_every,
+                                                     eval_episodes, prefill, source)
         ag = make_agent(cfg, obs_space, act_space)
-        key = jax.random.PRNGKey(seed)
-        key, init_key = jax.random.split(key)
-        state = ag.init(init_key)
-        resuming = resume and _latest_step(logdir / "ckpt") is not None
-        if not resuming and init_from is not None:  # before anything is created: a mismatch leaves no run folder
-            state = _init_from(state, init_from)
+        keys, states = [], []
+        for seed, source in zip(seeds, init_from):
+            key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+            state = ag.init(init_key)
+            if source is not None and not (resume and latest_step(logdirs[len(states)]) is not None):
+                state = _init_from(state, source)  # before anything is created: a mismatch leaves no run folder
+            keys.append(key)
+            states.append(state)
+        resuming = resume and latest_step(logdirs[0]) is not None
+        if resume and any((latest_step(d) is not None) != resuming for d in logdirs):
+            raise ValueError("resume: some runs of this group have a checkpoint and others none; resume the ones "
+                             "with a checkpoint as their own group")
         if stop.flag:
             raise KeyboardInterrupt
-    policy = jax.jit(ag.policy, static_argnames="mode")
-    train_step = jax.jit(ag.train_step)
+    num = len(seeds)
+    sharding = seed_sharding(num)
+    place = (lambda tree: jax.device_put(tree, sharding)) if sharding is not None else (lambda tree: tree)
+    policy = jax.jit(jax.vmap(ag.policy))  # mode "train" (the default)
+    train_step = jax.jit(jax.vmap(ag.train_step))
+    split = jax.jit(jax.vmap(jax.random.split))
     prefill = cfg.batch_size * cfg.batch_length if prefill is None else prefill
     updates_per_step = cfg.train_ratio / (cfg.batch_size * cfg.batch_length)
-    counters = {"step": 0, "updates": 0, "episodes": 0, "update_credit": 0.0}
+    counters = {"step": 0, "updates": 0, "update_credit": 0.0}
+    n_env = cfg.num_envs
 
-    with contextlib.ExitStack() as cleanup:  # closes workers, checkpointer, metrics file and bar on any exit
+    with contextlib.ExitStack() as cleanup:  # closes workers, checkpointers, metrics files and bar on any exit
         stop = cleanup.enter_context(Interrupted())  # entered first, left last: cleanup cannot be interrupted
-        logdir.mkdir(parents=True, exist_ok=True)
-        run_info = {"task": task, "agent": agent, "seed": seed, "env_options": env_options, "config": asdict(cfg)}
-        (logdir / "config.json").write_text(json.dumps(run_info, indent=1))
-        envs = cleanup.enter_context(BatchedEnv(task, cfg.num_envs, seed=seed, parallel=parallel, **env_options))
-        replay = Replay(cfg.replay_capacity, cfg.num_envs, replay_spaces(obs_space, act_space), seed)
-        ckpt = Checkpointer(logdir / "ckpt")
-        cleanup.callback(ckpt.close)
+        spaces = replay_spaces(obs_space, act_space)
+        runs = [_SeedRun(logdir, seed, cfg, spaces, {"task": task, "agent": agent, "seed": seed,
+                                                      "env_options": env_options, "config": asdict(cfg)}, cleanup)
+                for logdir, seed in zip(logdirs, seeds)]
+        envs = cleanup.enter_context(BatchedEnv(task, num * n_env, parallel=parallel, workers=env_workers,
+                                                env_seeds=[s + i for s in seeds for i in range(n_env)],
+                                                **env_options))
         if resuming:
-            meta = ckpt.restore_meta()
-            state, replay_state, meta = ckpt.restore(state, replay.template(meta["replay"]["filled"]))
-            replay.load_state_dict(replay_state, meta["replay"])
-            counters = meta["counters"]
-            key = jnp.asarray(np.array(meta["key"], np.uint32))
-        _drop_rows_after(logdir / "metrics.jsonl", counters["step"])
-        metrics_file = cleanup.enter_context(open(logdir / "metrics.jsonl", "a"))
+            at = _common_step(runs)
+            restored = [run.restore(state, at) for run, state in zip(runs, states)]
+            states, keys = [r[0] for r in restored], [r[2] for r in restored]
+            shared = {k: restored[0][1][k] for k in counters}
+            if any({k: r[1][k] for k in counters} != shared for r in restored):
+                raise ValueError("resume: the runs of this group were not trained in step with each other (their "
+                                 "counters differ at the common checkpoint); resume them one at a time")
+            counters = shared
+        logs = [MetricsLog(run.logdir, counters["step"]) for run in runs]
+        for log in logs:
+            cleanup.callback(log.close)
+        state, key = place(stack(states)), place(jnp.asarray(np.stack(keys)))
+        del states
 
         def save():
-            meta = {"counters": counters, "key": np.asarray(key).tolist(), "replay": replay.meta()}
-            ckpt.save(counters["step"], state, replay.state_dict(), meta)
+            host_key = np.asarray(key)
+            for i, run in enumerate(runs):
+                run.save(counters["step"], unstack(state, i), counters, host_key[i])
 
-        def log(record):
-            record = {k: float(v) if hasattr(v, "dtype") else v for k, v in record.items()}
-            metrics_file.write(json.dumps(record) + "\n")
-            metrics_file.flush()
+        def per_seed(obs: dict) -> dict:
+            return {k: v.reshape(num, n_env, *v.shape[1:]) for k, v in obs.items()}
 
-        obs = envs.reset()
-        carry = ag.initial_carry(cfg.num_envs)
-        ep_return = np.zeros(cfg.num_envs)
-        ep_length = np.zeros(cfg.num_envs, np.int64)
-        finished, last_metrics = [], {}
+        obs = per_seed(envs.reset())
+        carry = place(stack([ag.initial_carry(n_env)] * num))
+        last_metrics = {}
         last_log, last_ckpt, t_log = counters["step"], counters["step"], time.perf_counter()
-        bar = cleanup.enter_context(tqdm(total=steps, initial=min(counters["step"], steps), desc=f"{agent} {task}",
+        label = f"{agent} {task}" + (f" x{num} seeds" if num > 1 else "")
+        bar = cleanup.enter_context(tqdm(total=steps, initial=min(counters["step"], steps), desc=label,
                                          disable=not progress, unit="step"))
         while counters["step"] < steps and not stop.flag:
-            key, k_act = jax.random.split(key)
-            prev_action = np.where(obs["is_first"][:, None], 0.0, np.asarray(carry["prev_action"]))
-            action, carry, _ = policy(state, carry, policy_obs(obs), k_act)
-            action = np.asarray(action)
-            replay.add({**obs, "action": prev_action.astype(np.float32)})
-            ep_return = np.where(obs["is_first"], 0.0, ep_return + obs["reward"])
-            ep_length = np.where(obs["is_first"], 0, ep_length + 1)
-            for i in np.flatnonzero(obs["is_last"]):
-                finished.append((float(ep_return[i]), int(ep_length[i])))
-                counters["episodes"] += 1
-            obs = envs.step(action)
-            counters["step"] += cfg.num_envs
-            bar.update(cfg.num_envs)
+            keys_next = split(key)
+            key, k_act = keys_next[:, 0], keys_next[:, 1]
+            prev_action = np.where(obs["is_first"][..., None], 0.0, np.asarray(carry["prev_action"]))
+            action, carry, _ = policy(state, carry, place(policy_obs(obs)), k_act)
+            envs.step_async(np.asarray(action).reshape(num * n_env, -1))  # the workers step while the device trains
+            for i, run in enumerate(runs):
+                run.replay.add({**{k: v[i] for k, v in obs.items()}, "action": prev_action[i].astype(np.float32)})
+                run.record_step({k: obs[k][i] for k in ("reward", "is_first", "is_last")})
+            counters["step"] += n_env
+            bar.update(n_env)
 
-            if len(replay) >= prefill and replay.can_sample(cfg.batch_length):
-                counters["update_credit"] += cfg.num_envs * updates_per_step
+            if len(runs[0].replay) >= prefill and runs[0].replay.can_sample(cfg.batch_length):
+                counters["update_credit"] += n_env * updates_per_step
                 while counters["update_credit"] >= 1.0:
-                    batch = replay.sample(cfg.batch_size, cfg.batch_length)
+                    batch = stack([run.replay.sample(cfg.batch_size, cfg.batch_length) for run in runs])
                     batch.pop("is_last")
-                    key, k_train = jax.random.split(key)
-                    state, last_metrics = train_step(state, batch, k_train)
+                    keys_next = split(key)
+                    key, k_train = keys_next[:, 0], keys_next[:, 1]
+                    state, last_metrics = train_step(state, place(batch), k_train)
                     counters["updates"] += 1
                     counters["update_credit"] -= 1.0
+            obs = per_seed(envs.step_wait())
 
             if counters["step"] - last_log >= log_every or counters["step"] >= steps:
                 now = time.perf_counter()
-                record = {"step": counters["step"], "updates": counters["updates"],
-                          "episodes": counters["episodes"], "fps": (counters["step"] - last_log) / (now - t_log),
-                          "replay_steps": len(replay)}
-                if finished:
-                    record["episode/return"] = float(np.mean([r for r, _ in finished]))
-                    record["episode/length"] = float(np.mean([n for _, n in finished]))
-                    finished = []
-                record.update({k: float(v) for k, v in jax.device_get(last_metrics).items()})
-                if eval_every and counters["step"] // eval_every != last_log // eval_every:
-                    from hrl_core.envs import SPEED_TASKS
-                    from hrl_core.evaluate import evaluate
-
-                    results = evaluate(ag, state, task, "train" if task in SPEED_TASKS else None, eval_episodes,
-                                       env_options=env_options, seed=seed + 10_000)
-                    record["eval/return"] = float(np.mean([r["mean_return"] for r in results]))
-                log(record)
-                bar.set_postfix({k: round(record[k], 1) for k in ("episode/return", "fps") if k in record})
+                metrics = jax.device_get(last_metrics)
+                shown = {}
+                for i, (run, log) in enumerate(zip(runs, logs)):
+                    record = {"step": counters["step"], "updates": counters["updates"], "episodes": run.episodes,
+                              "fps": (counters["step"] - last_log) / (now - t_log), "replay_steps": len(run.replay),
+                              **run.episode_stats(), **{k: float(v[i]) for k, v in metrics.items()}}
+                    if eval_every and counters["step"] // eval_every != last_log // eval_every:
+                        record["eval/return"] = _eval_return(ag, unstack(state, i), task, eval_episodes,
+                                                             env_options, run.seed)
+                    log.write(record)
+                    shown = shown or record
+                bar.set_postfix({k: round(shown[k], 1) for k in ("episode/return", "fps") if k in shown})
                 last_log, t_log = counters["step"], now
             if counters["step"] - last_ckpt >= checkpoint_every:
                 save()
                 last_ckpt = counters["step"]
-        if counters["step"] and ckpt.latest_step() != counters["step"]:  # step 0: nothing to save
+        if counters["step"] and runs[0].ckpt.latest_step() != counters["step"]:  # step 0: nothing to save
             save()
-        summary = {"logdir": str(logdir), "step": counters["step"], "updates": counters["updates"],
-                   "episodes": counters["episodes"], "replay_steps": len(replay),
-                   "replay_bytes_per_step": replay.bytes_per_step, "interrupted": counters["step"] < steps}
-        (logdir / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+        summaries = []
+        for run in runs:
+            summary = {"logdir": str(run.logdir), "step": counters["step"], "updates": counters["updates"],
+                       "episodes": run.episodes, "replay_steps": len(run.replay),
+                       "replay_bytes_per_step": run.replay.bytes_per_step, "interrupted": counters["step"] < steps}
+            write_summary(run.logdir, summary)
+            summaries.append(summary)
+    return summaries
 
 
-def _drop_rows_after(path: Path, step: int) -> None:
-    """Keeps the log rows up to `step`, where the run (re)starts: a run that died after logging past its last
-    checkpoint trains, and logs, those steps again. A torn last line goes too."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError):
-            pass
-    if len(kept) < len(lines):
-        temporary = path.with_suffix(".jsonl.tmp")
-        temporary.write_text("".join(line + "\n" for line in kept))
-        temporary.replace(path)  # atomic: a kill now leaves the old rows or the new ones, never a part
+def _eval_return(ag, state, task: str, episodes: int, env_options: dict, seed: int) -> float:
+    from hrl_core.envs import SPEED_TASKS
+    from hrl_core.evaluate import evaluate
 
-
-def read_metrics(logdir: str | Path) -> list[dict]:
-    path = Path(logdir) / "metrics.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"no metrics at {path}; train the run first")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    results = evaluate(ag, state, task, "train" if task in SPEED_TASKS else None, episodes,
+                       env_options=env_options, seed=seed + 10_000)
+    return float(np.mean([r["mean_return"] for r in results]))

@@ -228,7 +228,8 @@ def test_critics_get_their_own_initial_parameters():
 def test_init_from_carries_every_learned_quantity(tmp_path):
     """What --init-from carries: parameters, slow critics, return normalisers and adapted scales come from the source
     run; optimiser states start fresh; a group that does not match is an error naming it."""
-    from hrl_core.train import _init_from, load_agent, train
+    from hrl_core.rundir import load_agent
+    from hrl_core.train import _init_from, train
 
     config = {**SMALL, "adapt_rate": 0.5}  # large steps, so the adapted scales visibly leave their initial values
     train("walker_speed", tmp_path / "src", agent="director", steps=40, config=config, prefill=16, parallel=False,

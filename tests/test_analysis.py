@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from hrl_core import series, study
+from hrl_core import rundir, series, study
 from hrl_core.agents import make_agent
 from hrl_core.analysis.goals import goal_columns, split_episodes
 from hrl_core.analysis.horizon import decision_response, discount_horizon, horizon_table, l90
@@ -122,8 +122,8 @@ def test_series_names_runs_and_errors(tmp_path):
     assert series.notebook_names(["03_goal_decoding"]) == ["03_goal_decoding"]
     with pytest.raises(ValueError, match="--only='9' is not valid; allowed values: 01, 02"):
         series.notebook_names(["9"])
-    with pytest.raises(series.MissingRun, match="run notebooks/01_train.ipynb first"):
-        series.require_run(tmp_path, "walker_speed", "director", 0)
+    with pytest.raises(rundir.MissingRun, match="run notebooks/01_train.ipynb first"):
+        rundir.require_run(tmp_path, "walker_speed", "director", 0)
     with pytest.raises(ValueError, match="variants='nope' is not valid"):
         study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 10, variants=["nope"])
     with pytest.raises(ValueError, match="preset='huge' is not valid"):

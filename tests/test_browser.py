@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from hrl_core import series
+from hrl_core import rundir, series
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def notebook_copy(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("lab")
     runs = tmp / "runs"
-    train("walker_speed", series.run_path(runs, "walker_speed", "director", 0), agent="director", preset="tiny",
+    train("walker_speed", rundir.run_path(runs, "walker_speed", "director", 0), agent="director", preset="tiny",
           steps=200, env_options={"time_limit": 2.0}, progress=False)
     copy = tmp / "03_goal_decoding.ipynb"
     papermill.execute_notebook(str(series.NOTEBOOK_DIR / "03_goal_decoding.ipynb"), str(copy), prepare_only=True,

@@ -94,7 +94,8 @@ def test_finetune_manager_only_leaves_everything_else_bitwise_unchanged(setup):
 
 
 def test_director_run_trains_checkpoints_resumes_and_finetunes(tmp_path):
-    from hrl_core.train import load_agent, train
+    from hrl_core.rundir import load_agent
+    from hrl_core.train import train
 
     src = tmp_path / "maze"
     opts = {"time_limit": 0.4}

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hrl_core import executor, study
-from hrl_core.train import _drop_rows_after, read_metrics
+from hrl_core.rundir import drop_rows_after, read_metrics
 
 GRID = dict(tasks=["walker_speed"], agents=["dreamer"], seeds=[0, 1], steps=200,
             time_limits={"walker_speed": 2.0}, checkpoint_every=100, progress=False)  # logs every 50 steps
@@ -84,7 +84,7 @@ def test_local_executor_does_not_import_ray():
 def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"step": s, "x": s}) + "\n" for s in (50, 100, 150)) + '{"step": 2')
-    _drop_rows_after(path, 100)
+    drop_rows_after(path, 100)
     assert [r["step"] for r in map(json.loads, path.read_text().splitlines())] == [50, 100]
 
 

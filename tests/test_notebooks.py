@@ -5,7 +5,7 @@ import json
 import nbformat
 import pytest
 
-from hrl_core import series
+from hrl_core import rundir, series
 from hrl_core.viz.figures import has_chromium
 
 # Smaller than the tiny defaults: enough steps for updates to run (prefill is 128) and for episodes to end.
@@ -81,7 +81,7 @@ def test_series_results_are_consistent(series_out):
 
 def test_rerun_reuses_the_runs(series_out):
     """A second run of 04 reads the trained runs; nothing in them changes."""
-    run = series.run_path(series_out / "runs", "walker_speed", "dreamer", 0)
+    run = rundir.run_path(series_out / "runs", "walker_speed", "dreamer", 0)
     before = (run / "metrics.jsonl").read_text()
     series.run_series("tiny", only=["04"], out=series_out, overrides={**PARAMS, "seeds": [0]}, progress=False)
     assert (run / "metrics.jsonl").read_text() == before

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hrl_core import series
+from hrl_core import rundir, series
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 RUNS = sorted(p for p in REFERENCE.glob("*-s*") if (p / "config.json").exists())
@@ -19,17 +19,44 @@ def test_reference_is_small_and_described():
     assert settings["preset"] == "cpu" and (REFERENCE / "PROVENANCE.md").exists()
     for name in settings["notebooks"]:
         assert series.notebook_names([name]) == [name]
+    tasks = ["walker_speed"] + (["maze_train"] if "05_finetune_ablation" in settings["notebooks"] else [])
     for seed in settings["parameters"]["seeds"]:  # every notebook's runs are there
         for agent in ("dreamer", "director"):
-            series.require_run(REFERENCE, "walker_speed", agent, seed)
+            for task in tasks:
+                rundir.require_run(REFERENCE, task, agent, seed)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=[p.name for p in RUNS])
 def test_reference_run_loads_on_cpu_with_its_evaluations(run):
     """An export: learned state without optimiser or replay; it loads, and its evaluation files are there."""
-    from hrl_core.train import load_agent
+    from hrl_core.rundir import load_agent
 
     agent, state, info = load_agent(run)
     assert info["meta"]["learned_only"] and agent.cfg.preset == "cpu"
     assert json.loads((run / "summary.json").read_text())["step"] == info["meta"]["counters"]["step"]
     assert (run / "eval_train.json").exists() and (run / "eval_train_random.json").exists()
+    # The evaluations PROVENANCE.md reports (reference_run.sh: 4 episodes per speed, 40 in the maze), both policies
+    # on the same episodes at the exported step; reading the runs (hrl notebooks --runs reference) must not
+    # replace them.
+    episodes = 40 if info["task"].startswith("maze") else 4
+    for name in ("eval_train.json", "eval_train_random.json"):
+        result = json.loads((run / name).read_text())
+        assert result["step"] == info["meta"]["counters"]["step"]
+        assert all(len(row["returns"]) == episodes for row in result["results"]), name
+
+
+def test_reading_a_run_leaves_its_files_alone(tmp_path):
+    """The study's evaluation grids read reference runs without writing into them."""
+    import shutil
+
+    from hrl_core import study
+
+    run = RUNS[0]
+    info = json.loads((run / "config.json").read_text())
+    copy = rundir.run_path(tmp_path, info["task"], info["agent"], info["seed"])
+    shutil.copytree(run, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    study.evaluate_grid(tmp_path, info["task"], [info["agent"]], [info["seed"]], 1, progress=False, splits=("train",))
+    study.random_baseline(tmp_path, info["task"], info["agent"], [info["seed"]], 1, progress=False,
+                          splits=("train",))
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before

@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from hrl_core.checkpoint import Checkpointer
-from hrl_core.train import load_agent, read_metrics, train
+from hrl_core.rundir import load_agent, read_metrics
+from hrl_core.train import train
 from tests.helpers import SMALL
 
 OPTIONS = {"time_limit": 0.5}  # 10-step episodes: several end within each short run

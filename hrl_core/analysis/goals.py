@@ -75,7 +75,7 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, mode: str = "eva
 def run_trace(logdir, steps: int = 64, task: str | None = None, seed: int = 0, env_options: dict | None = None) -> dict:
     """Loads a run's checkpoint and records a trace on its task (or `task`)."""
     from hrl_core.envs import make_env
-    from hrl_core.train import load_agent
+    from hrl_core.rundir import load_agent
 
     agent, state, info = load_agent(logdir)
     env = make_env(task or info["task"], seed=seed, **{**info["env_options"], **(env_options or {})})
@@ -149,7 +149,7 @@ class GoalDreamer:
 
     @classmethod
     def load(cls, logdir: str | Path, steps: int = 16) -> "GoalDreamer":
-        from hrl_core.train import load_agent
+        from hrl_core.rundir import load_agent
 
         agent, state, _ = load_agent(logdir)
         return cls(agent, state, steps)
