@@ -129,3 +129,14 @@ def test_mismatched_tasks_rejected():
     """Comparisons need the same task columns for both agents."""
     with pytest.raises(ValueError, match="task columns"):
         stats.iqm_difference(np.zeros((3, 2)), np.zeros((3, 3)), reps=10)
+
+
+def test_p_director_better_follows_the_measures_direction():
+    """P(Director better) is P(higher) for returns and P(lower) for steps, horizons and errors: Director's clearly
+    larger scores are better on the first and worse on the second."""
+    director, dreamer = SEPARATED
+    higher = stats.claim_row("c", "return", director, dreamer, higher_is_better=True, learned=True, scale="s", reps=REPS)
+    lower = stats.claim_row("c", "steps", director, dreamer, higher_is_better=False, learned=True, scale="s", reps=REPS)
+    assert higher["difference"]["low"] > 0
+    assert higher["p_director_better"]["point"] == 1.0 and lower["p_director_better"]["point"] == 0.0
+    assert lower["verdict"] == "contradicted" and "P(Director better)" in stats.findings_markdown([lower])

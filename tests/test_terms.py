@@ -350,7 +350,6 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
     the environments, and by replaying the stored actions on fresh environments with the same seeds, which must
     reproduce every stored frame, reward and flag."""
     from hrl_core import train as train_mod
-    from hrl_core.agents import make_agent
     from hrl_core.checkpoint import Checkpointer
     from hrl_core.envs import BatchedEnv, make_env
     from hrl_core.replay import Replay
@@ -358,9 +357,9 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
     sent = []
 
     class RecordingEnv(BatchedEnv):
-        def step(self, actions):
+        def step_async(self, actions):  # the loop sends actions this way (step() goes through it too)
             sent.append(np.array(actions, np.float32, copy=True))
-            return super().step(actions)
+            return super().step_async(actions)
 
     monkeypatch.setattr(train_mod, "BatchedEnv", RecordingEnv)
     options, seed, per_env = {"time_limit": 0.5}, 5, 24  # 10-step episodes: resets at t = 11 and 22
@@ -371,14 +370,12 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
 
     cfg = make_config("tiny", **SMALL)
     env = make_env("walker_speed", **options)
-    agent = make_agent(cfg, env.obs_space, env.act_space)
     replay = Replay(cfg.replay_capacity, cfg.num_envs, train_mod.replay_spaces(env.obs_space, env.act_space))
     ckpt = Checkpointer(tmp_path / "run" / "ckpt")
-    meta = ckpt.restore_meta()
-    _, stored, _ = ckpt.restore(agent.init(jax.random.PRNGKey(0)), replay.template(meta["replay"]["filled"]))
+    replay.restore(tmp_path / "run" / "replay", ckpt.restore_meta()["replay"])
     ckpt.close()
-    data = {k: np.asarray(v) for k, v in stored["data"].items()}
-    assert data["action"].shape == (2, per_env, ACT)
+    data = {k: v[:, :per_env] for k, v in replay.data.items()}
+    assert len(replay) == 2 * per_env and data["action"].shape == (2, per_env, ACT)
 
     for i in range(cfg.num_envs):
         first, action = data["is_first"][i], data["action"][i]

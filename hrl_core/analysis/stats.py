@@ -164,7 +164,10 @@ def verdict(difference_ci, higher_is_better: bool, learned: bool) -> str:
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
               scale: str, reps: int = 2000, seed: int = 0) -> dict:
-    """One findings-table row: both IQMs, their difference and P(Director > DreamerV3), each with a 95% CI.
+    """One findings-table row: both IQMs, their difference and P(Director better), each with a 95% CI.
+
+    P(Director better) is the probability that a Director run scores better than a DreamerV3 run on the measure:
+    P(Director > DreamerV3) where higher is better, P(Director < DreamerV3) where lower is (steps, horizons, errors).
 
     Scores are (runs, tasks) with the same task columns. `learned` is the caller's judgement (see `learned()`);
     `scale` says what the evidence is (e.g. "3 seeds x 2 speeds, 100k steps"). Interval values are dicts with
@@ -174,7 +177,8 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
     runs = {"director": _as_matrix(director_scores).shape[0], "dreamer": _as_matrix(dreamer_scores).shape[0]}
     est = interval_estimates({"director": director_scores, "dreamer": dreamer_scores}, reps=reps, seed=seed)
     diff = iqm_difference(director_scores, dreamer_scores, reps=reps, seed=seed)
-    poi = probability_of_improvement(director_scores, dreamer_scores, reps=reps, seed=seed)
+    better = (director_scores, dreamer_scores) if higher_is_better else (dreamer_scores, director_scores)
+    poi = probability_of_improvement(*better, reps=reps, seed=seed)
     return {
         "claim": claim,
         "measure": measure,
@@ -204,7 +208,7 @@ def _ci(iv: dict, runs: int = 2) -> str:
 
 def findings_markdown(rows) -> str:
     """A markdown table of `claim_row` rows (values are point [95% CI low, high])."""
-    head = ["claim", "measure", "Director IQM", "DreamerV3 IQM", "Director - DreamerV3", "P(Director > DreamerV3)",
+    head = ["claim", "measure", "Director IQM", "DreamerV3 IQM", "Director - DreamerV3", "P(Director better)",
             "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
