@@ -16,7 +16,7 @@ def cmd_train(args) -> int:
     the runs are then checkpointed at the step reached, which one line on stderr names, and --resume continues."""
     from hrl_core.train import seed_logdirs, train_seeds
 
-    seeds = [args.seed] if args.seeds is None else _seed_list(args.seeds)
+    seeds = [args.seed] if args.seeds is None else _int_list(args.seeds, 0, "0,1,2,3")
     summaries = train_seeds(args.task, seed_logdirs(args.logdir, seeds), seeds, agent=args.agent,
                             preset=args.preset, steps=args.steps, resume=args.resume,
                             env_options=_options(args.option), config=_options(args.config),
@@ -32,24 +32,16 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _seed_counts(text: str) -> list[int]:
+def _int_list(text: str, smallest: int, example: str) -> list[int]:
+    """--seeds's comma-separated integers, each at least `smallest` (0 for seeds, 1 for seed counts)."""
     try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        counts = []
-    if not counts or min(counts) < 1:
-        raise ValueError(f"--seeds={text!r} is not valid; give comma-separated positive integers, e.g. 1,2,4,8")
-    return counts
-
-
-def _seed_list(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise ValueError(f"--seeds={text!r} is not valid; give comma-separated non-negative integers, e.g. 0,1,2,3")
-    return seeds
+        values = []
+    if not values or min(values) < smallest:
+        kind = "non-negative" if smallest == 0 else "positive"
+        raise ValueError(f"--seeds={text!r} is not valid; give comma-separated {kind} integers, e.g. {example}")
+    return values
 
 
 def cmd_eval(args) -> int:
@@ -81,7 +73,7 @@ def cmd_bench(args) -> int:
         result = {"envs": rows, "render_mean_abs_diff_walker": round(bench.render_difference(), 3)}
     else:
         result = [bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
-                                    count_flops=not args.no_flops) for n in _seed_counts(args.seeds)]
+                                    count_flops=not args.no_flops) for n in _int_list(args.seeds, 1, "1,2,4,8")]
         result = result[0] if len(result) == 1 else result
     print(json.dumps(result, indent=1))
     return 0
