@@ -91,28 +91,57 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
     return rows
 
 
+def stored_path(logdir: str | Path, split: str, policy: str) -> Path:
+    """Where evaluate_run writes a run's evaluation: eval_<split>.json, or eval_<split>_<policy>.json."""
+    return Path(logdir) / f"eval_{split}{'' if policy == 'eval' else '_' + policy}.json"
+
+
+def stored_evaluation(logdir: str | Path, split: str, episodes: int, policy: str = "eval") -> dict | None:
+    """The run's stored evaluation (`stored_path`) if it is exactly the one evaluate_run would compute now: the
+    run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the run's
+    latest checkpoint; else None."""
+    import json
+
+    from hrl_core.rundir import latest_step, read_info
+
+    path = stored_path(logdir, split, policy)
+    if not path.exists():
+        return None
+    stored, info = json.loads(path.read_text()), read_info(logdir)
+    same = (stored.get("task") == info["task"] and stored.get("env_options") == info["env_options"]
+            and stored.get("split") == split and stored.get("policy") == policy
+            and stored.get("step") == latest_step(logdir)
+            and all(len(row["returns"]) == episodes for row in stored.get("results", [])))
+    return stored if same and stored.get("results") else None
+
+
 def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, task: str | None = None,
                  out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
-                 frames: str | Path | None = None, write: bool = True) -> dict:
+                 frames: str | Path | None = None, write: bool = True, reuse: bool = False) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
     offset by 20000 from the run's seed; writes eval_<split>.json in the run (eval_<split>_<policy>.json for a
     policy other than "eval"; or `out`; nothing with write=False, which the study's grids use so that reading a run,
     such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly the same
     episodes. `frames`
     (.png strip or .gif) saves the frames of the first evaluation episode of the first speed, replayed with the same
-    seeds."""
+    seeds. With reuse=True (and no other task, options or frames) an identical stored evaluation
+    (`stored_evaluation`) is returned instead of being computed again."""
     import json
 
     from hrl_core.rundir import load_agent
 
     check_choice("split", split, ("train", "ood"))
     check_choice("policy", policy, EVAL_POLICIES)
+    if reuse and task is None and not env_options and frames is None:
+        stored = stored_evaluation(logdir, split, episodes, policy)
+        if stored is not None:
+            return stored
     agent, state, info = load_agent(logdir)
     task = task or info["task"]
     options = {**info["env_options"], **(env_options or {})}
     rows = evaluate(agent, state, task, split, episodes, options, seed=info["seed"] + 20_000, policy=policy)
-    result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "split": split, "policy": policy,
-              "step": info["meta"]["counters"]["step"], "results": rows}
+    result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "env_options": options, "split": split,
+              "policy": policy, "step": info["meta"]["counters"]["step"], "results": rows}
     if frames is not None:
         from hrl_core.viz.frames import save_frames
 
@@ -122,7 +151,6 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  record=lambda obs, action, aux: images.append(obs["image"]))
         result["frames"] = str(save_frames(images, frames))
     if write:
-        suffix = "" if policy == "eval" else f"_{policy}"
-        out = Path(out) if out else Path(logdir) / f"eval_{split}{suffix}.json"
+        out = Path(out) if out else stored_path(logdir, split, policy)
         out.write_text(json.dumps(result, indent=1))
     return result

@@ -115,16 +115,18 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
 
 def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True,
                   splits=("train", "ood"), executor: str = "local", address: str | None = None,
-                  max_parallel: int | None = None) -> list[dict]:
+                  max_parallel: int | None = None, reuse: bool = True) -> list[dict]:
     """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py).
-    `executor`, `address` and `max_parallel` say where the evaluations execute (hrl_core/executor.py)."""
+    `executor`, `address` and `max_parallel` say where the evaluations execute (hrl_core/executor.py). With `reuse`
+    a run's stored evaluation that is exactly this one (same checkpoint, task, options, policy and episodes, e.g.
+    the reference runs' `hrl eval` files) is read instead of recomputed; nothing is ever written into the runs."""
     from hrl_core.evaluate import evaluate_run
     from hrl_core.executor import Job, run_jobs
 
     grid = [(a, s, split) for a in agents for s in seeds for split in splits]
     jobs = [Job(f"{task}-{agent}-s{seed} {split}", evaluate_run,
                 dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy,
-                     write=False))
+                     write=False, reuse=reuse))
             for agent, seed, split in grid]
     results = run_jobs(jobs, executor, address, max_parallel, progress, desc="evaluations", folders=[runs])
     return [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"],
@@ -132,9 +134,10 @@ def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval"
 
 
 def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True,
-                    splits=("train", "ood")) -> list[dict]:
+                    splits=("train", "ood"), reuse: bool = True) -> list[dict]:
     """The uniform random policy on exactly the episodes each run of `seeds` is evaluated on (same speeds, same
-    evaluation seeds), both splits: the yardstick for "has it learned" and for normalising returns across speeds."""
+    evaluation seeds), both splits: the yardstick for "has it learned" and for normalising returns across speeds.
+    `reuse` as in `evaluate_grid`."""
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
@@ -142,7 +145,8 @@ def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = Tr
     rows = []
     for seed, split in tqdm([(s, split) for s in seeds for split in splits], desc="random baseline",
                             disable=not progress):
-        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random", write=False)
+        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random", write=False,
+                              reuse=reuse)
         rows += [{"seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"]}
                  for r in result["results"]]
     return rows

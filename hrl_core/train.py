@@ -311,19 +311,19 @@ def train_seeds(task: str, logdirs, seeds, agent: str = "dreamer", preset: str =
             cfg, obs_space, act_space = validate_run(task, logdir, agent, preset, steps, seed, resume, env_options,
                                                      config, checkpoint_every, log_every, eval_every,
                                                      eval_episodes, prefill, source)
+        resuming = resume and latest_step(logdirs[0]) is not None
+        if resume and any((latest_step(d) is not None) != resuming for d in logdirs):
+            raise ValueError("resume: some runs of this group have a checkpoint and others none; resume the ones "
+                             "with a checkpoint as their own group")
         ag = make_agent(cfg, obs_space, act_space)
         keys, states = [], []
         for seed, source in zip(seeds, init_from):
             key, init_key = jax.random.split(jax.random.PRNGKey(seed))
             state = ag.init(init_key)
-            if source is not None and not (resume and latest_step(logdirs[len(states)]) is not None):
+            if source is not None and not resuming:
                 state = _init_from(state, source)  # before anything is created: a mismatch leaves no run folder
             keys.append(key)
             states.append(state)
-        resuming = resume and latest_step(logdirs[0]) is not None
-        if resume and any((latest_step(d) is not None) != resuming for d in logdirs):
-            raise ValueError("resume: some runs of this group have a checkpoint and others none; resume the ones "
-                             "with a checkpoint as their own group")
         if stop.flag:
             raise KeyboardInterrupt
     num = len(seeds)

@@ -32,6 +32,30 @@ def test_random_baseline_uses_the_runs_episodes_and_is_repeatable(run):
     assert all(np.isfinite(r["mean_return"]) for r in trained["results"])
 
 
+def test_a_stored_evaluation_is_reused_only_when_it_is_the_same_evaluation(run, monkeypatch):
+    """reuse=True reads the run's stored evaluation instead of recomputing it, and only when it is exactly the one
+    that would be computed (same checkpoint, task, options, policy and episodes): it equals a fresh evaluation."""
+    from hrl_core import evaluate, rundir
+
+    options, results = rundir.read_info(run)["env_options"], {}
+    for policy in ("eval", "random"):
+        stored = evaluate.evaluate_run(run, "train", 1, policy=policy)  # writes eval_train[_random].json
+        assert stored["env_options"] == options
+        assert evaluate.evaluate_run(run, "train", 1, policy=policy, write=False)["results"] == stored["results"]
+        results[policy] = stored["results"]
+    with monkeypatch.context() as patch:  # a reused evaluation loads no agent
+        patch.setattr(rundir, "load_agent", lambda *a, **k: pytest.fail("the stored evaluation was not reused"))
+        for policy in ("eval", "random"):
+            assert evaluate.evaluate_run(run, "train", 1, policy=policy, reuse=True)["results"] == results[policy]
+    for split, episodes, policy in (("train", 2, "eval"), ("ood", 1, "eval"), ("train", 1, "mode")):
+        assert evaluate.stored_evaluation(run, split, episodes, policy) is None
+    # An evaluation written with other options (hrl eval --option) is not the run's own: it is recomputed.
+    evaluate.evaluate_run(run, "train", 1, env_options={"time_limit": 0.25})
+    assert evaluate.stored_evaluation(run, "train", 1) is None
+    fresh = evaluate.evaluate_run(run, "train", 1, reuse=True, write=False)
+    assert fresh["env_options"] == options and fresh["results"] == results["eval"]
+
+
 def test_bad_policy_names_the_choices(run, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--logdir", str(run), "--policy", "greedy"])

@@ -38,11 +38,16 @@ def test_reference_run_loads_on_cpu_with_its_evaluations(run):
     # The evaluations PROVENANCE.md reports (reference_run.sh: 4 episodes per speed, 40 in the maze), both policies
     # on the same episodes at the exported step; reading the runs (hrl notebooks --runs reference) must not
     # replace them.
+    # The series reads them instead of evaluating again (study.evaluate_grid's reuse), so they must be exactly the
+    # evaluation of the exported checkpoint with the run's own options.
+    from hrl_core.evaluate import stored_evaluation
+
     episodes = 40 if info["task"].startswith("maze") else 4
     for name in ("eval_train.json", "eval_train_random.json"):
         result = json.loads((run / name).read_text())
         assert result["step"] == info["meta"]["counters"]["step"]
         assert all(len(row["returns"]) == episodes for row in result["results"]), name
+        assert stored_evaluation(run, "train", episodes, result["policy"]) == result, name
 
 
 def test_reading_a_run_leaves_its_files_alone(tmp_path):
