@@ -14,8 +14,17 @@ from dataclasses import dataclass
 
 from hrl_core.validation import check_choice, check_keys, check_positive
 
-AGENTS = ("dreamer", "director")
-PARTS = {"dreamer": ("WM", "A", "V"), "director": ("WM", "G", "M", "W", "V")}
+# "director+wr" is Director whose worker also gets the task reward (worker_extrinsic 1 unless set): the row that
+# separates "hierarchy" from "goal-only worker".
+AGENTS = ("dreamer", "director", "director+wr")
+DIRECTORS = ("director", "director+wr")
+PARTS = {"dreamer": ("WM", "A", "V"), **{name: ("WM", "G", "M", "W", "V") for name in DIRECTORS}}
+DIRECTOR_NORMS = ("std", "percentile")
+MANAGER_ENTROPIES = ("per_slot", "summed")
+DIRECTOR_OPTIMIZERS = ("director", "actor_critic")
+# Values of the Director fields for run folders written before those fields existed (the update they trained with).
+LEGACY_DIRECTOR = {"director_norm": "percentile", "manager_entropy": "summed", "manager_unimix": 0.0,
+                   "director_optimizer": "actor_critic"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,12 @@ class Config:
     goal_classes: int = 8
     goal_kl_target: float = 10.0
     manager_entropy_target: float = 0.5  # fraction of the maximum entropy
-    manager_entropy_init: float = 1e-2  # initial entropy scale (adapted from there)
+    manager_entropy_init: float = 1.0  # initial entropy scale(s) (adapted from there); Director: 1
+    # Director's own update (defaults) against the earlier, DreamerV3-flavoured one (see agents/director.py):
+    director_norm: str = "std"  # "std": per-critic std return norm + advantage norm; "percentile": DreamerV3's
+    manager_entropy: str = "per_slot"  # "per_slot": a scale per code slot on normalised entropy; "summed": one
+    manager_unimix: float = 0.01  # uniform mix into the manager's code distribution
+    director_optimizer: str = "director"  # Director heads: "director" Adam 1e-4/eps 1e-6/wd 1e-2; "actor_critic"
     adapt_rate: float = 0.1  # Director's auto-adaptation: scale x or / (1 + rate) per update outside the band
     adapt_band: float = 0.1  # ... the band [target / (1 + band), target (1 + band)] where the scale holds still
     extrinsic_weight: float = 1.0
@@ -70,6 +84,14 @@ class Config:
 
     def __post_init__(self):
         check_choice("agent", self.agent, AGENTS)
+        check_choice("director_norm", self.director_norm, DIRECTOR_NORMS)
+        check_choice("manager_entropy", self.manager_entropy, MANAGER_ENTROPIES)
+        check_choice("director_optimizer", self.director_optimizer, DIRECTOR_OPTIMIZERS)
+        if not 0 <= self.manager_unimix < 1:
+            raise ValueError(f"manager_unimix={self.manager_unimix!r} is not valid; it must be in [0, 1)")
+        if self.agent == "director+wr" and not self.worker_extrinsic > 0:
+            raise ValueError(f"worker_extrinsic={self.worker_extrinsic!r} is not valid for agent 'director+wr'; it "
+                             "must be > 0 (use agent 'director' for a goal-only worker)")
         for name in ("deter", "hidden", "stoch", "classes", "blocks", "mlp_units", "mlp_layers", "batch_size",
                      "batch_length", "num_envs", "replay_capacity", "horizon", "manager_period", "goal_codes",
                      "goal_classes"):
@@ -127,4 +149,6 @@ def make_config(preset: str = "tiny", **overrides) -> Config:
     check_choice("preset", preset, PRESETS)
     check_keys("config", overrides, [f.name for f in dataclasses.fields(Config)])
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}  # from JSON / CLI
+    if overrides.get("agent") == "director+wr":
+        overrides.setdefault("worker_extrinsic", 1.0)
     return Config(preset=preset, **{**PRESETS[preset], **overrides})

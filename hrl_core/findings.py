@@ -16,7 +16,10 @@ SOURCES = {
 
 
 def collect(out: str | Path) -> tuple[list[dict], list[str]]:
-    """(claim rows, each with its notebook, in series order; notebooks whose metrics are missing)."""
+    """(claim rows, each with its notebook, in series order, decided together: Holm across all of them; notebooks
+    whose metrics are missing)."""
+    from hrl_core.analysis import stats
+
     rows, missing = [], []
     for notebook in SOURCES:
         path = Path(out) / notebook / "metrics.json"
@@ -26,18 +29,23 @@ def collect(out: str | Path) -> tuple[list[dict], list[str]]:
         metrics = json.loads(path.read_text())
         claims = metrics.get("claims") or ([metrics["claim"]] if "claim" in metrics else [])
         rows += [{**claim, "notebook": notebook} for claim in claims]
-    return rows, missing
+    return stats.decide(rows), missing
 
 
 def document(rows: list[dict], missing: list[str], title: str) -> str:
-    """findings.md: the table (values are IQM [95% CI]), what each verdict means, and what was not run."""
+    """findings.md: the table (per-seed values, the test across seeds, Holm across all rows), what each verdict
+    means, and what was not run."""
     from hrl_core.analysis import stats
 
     lines = [f"# {title}", "", stats.findings_markdown(rows) if rows else "No claim was evaluated.", "",
-             "Values: interquartile mean over seeds (and pooled speeds or mazes) [95% stratified-bootstrap CI]. "
-             f'A verdict is "{stats.SUPPORTED}" or "{stats.CONTRADICTED}" only when both agents learned (the '
-             "notebook's stated threshold) and the CI of Director - DreamerV3 excludes 0; otherwise it is "
-             f'"{stats.INCONCLUSIVE}".', ""]
+             "Each run is one number (its mean over speeds, mazes and episodes); the per-seed values are listed. "
+             "p: two-sided exact permutation test of the difference in means across seeds; in brackets, Holm-"
+             "corrected across the rows of this table that were tested. A verdict is "
+             f'"{stats.SUPPORTED}" or "{stats.CONTRADICTED}" only when the corrected p < {stats.ALPHA} and both '
+             "agents passed the gate on the skill the claim starts from, checked before the treatment; "
+             f'"{stats.UNTESTABLE}" when no arrangement of so few seeds can reach {stats.ALPHA}; '
+             f'"{stats.NOT_LEARNED}" when an agent failed the gate. The interval is a percentile bootstrap over '
+             "seeds (below 5 seeds a group, about their range).", ""]
     if rows:
         lines += ["Sources: " + ", ".join(sorted({f"notebooks/{r['notebook']}.ipynb" for r in rows})) + ".", ""]
     if missing:

@@ -134,6 +134,28 @@ def update_return_scale(scale_state, returns, decay: float = 0.99):
     return new, jnp.maximum(1.0, new["hi"] - new["lo"])
 
 
+def init_moments() -> dict:
+    """State of a running mean / std normaliser (Director's `Normalize`): EMAs of x and x^2 and an update count."""
+    return {"mean": jnp.zeros((), jnp.float32), "sqrs": jnp.zeros((), jnp.float32),
+            "count": jnp.zeros((), jnp.float32)}
+
+
+def update_moments(moments: dict, x, decay: float) -> dict:
+    """One EMA step towards the batch mean of x and x^2."""
+    return {"mean": decay * moments["mean"] + (1 - decay) * jnp.mean(x),
+            "sqrs": decay * moments["sqrs"] + (1 - decay) * jnp.mean(jnp.square(x)),
+            "count": moments["count"] + 1}
+
+
+def moments_stats(moments: dict, decay: float, max_scale: float):
+    """(mean, 1 / std) from the bias-corrected EMAs; the std is floored at 1 / max_scale, so a small spread is
+    amplified at most max_scale times (Director: 1e2 for returns, 1e8 for advantages)."""
+    correction = 1 - decay ** jnp.maximum(moments["count"], 1.0)
+    mean = moments["mean"] / correction
+    var = moments["sqrs"] / correction - jnp.square(mean)
+    return mean, jax.lax.rsqrt(jnp.maximum(var, 1.0 / max_scale ** 2))
+
+
 class MLP(nn.Module):
     """Dense -> LayerNorm -> SiLU blocks, then an optional linear output (zero-initialised when `zero_out`)."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 
 from hrl_core.checkpoint import Checkpointer
-from hrl_core.config import Config, make_config
+from hrl_core.config import LEGACY_DIRECTOR, Config, make_config
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 
@@ -57,6 +57,8 @@ def read_info(logdir: str | Path) -> dict:
 def load_config(logdir: str | Path) -> tuple[Config, dict]:
     saved = read_info(logdir)
     cfg = dict(saved["config"])
+    if "director_norm" not in cfg:  # written before Director's own update: it trained with the earlier one
+        cfg.update(LEGACY_DIRECTOR)
     cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
     return cfg, saved
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hrl_core.config import DIRECTORS
 from hrl_core.rundir import require_run, run_path
 
 # Fine-tuning variants: (agent, parts that learn, start from the trained run?). Frozen parts keep their parameters.
@@ -299,7 +300,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
                                                    "random" if agent == "random" else policy)
         seconds_per_step = env.action_repeat * env.control_timestep
         env.close()
-        window = 2 * info["config"]["manager_period"] if agent == "director" else None
+        window = 2 * info["config"]["manager_period"] if agent in DIRECTORS else None
         rows.append({"agent": agent, "seed": seed, "summary": composition.summarize(episodes_out, window=window),
                      "returns": [float(ep["reward"].sum()) for ep in episodes_out],
                      "seconds_per_step": seconds_per_step,

@@ -13,6 +13,7 @@ updates, and only then waits for the observations. A checkpoint is written every
 at the end, and on SIGINT/SIGTERM; `resume=True` continues from the last one with the same parameters, optimiser
 state, replay contents, counters and random state, losing only the steps since it. Environments restart their
 episodes on resume (their first step is marked is_first).
+Each metrics row holds the update metrics' means over the updates since the previous row (not the last update).
 """
 
 from __future__ import annotations
@@ -330,7 +331,12 @@ def train_seeds(task: str, logdirs, seeds, agent: str = "dreamer", preset: str =
     sharding = seed_sharding(num)
     place = (lambda tree: jax.device_put(tree, sharding)) if sharding is not None else (lambda tree: tree)
     policy = jax.jit(jax.vmap(ag.policy))  # mode "train" (the default)
-    train_step = jax.jit(jax.vmap(ag.train_step))
+    def update_and_sum(state, batch, key, totals):
+        """One update of every seed, its metrics added to the running totals (logged as interval means)."""
+        state, metrics = jax.vmap(ag.train_step)(state, batch, key)
+        return state, jax.tree.map(lambda t, m: t + m.astype(jnp.float32), totals, metrics)
+
+    train_step = jax.jit(update_and_sum)
     split = jax.jit(jax.vmap(jax.random.split))
     prefill = cfg.batch_size * cfg.batch_length if prefill is None else prefill
     updates_per_step = cfg.train_ratio / (cfg.batch_size * cfg.batch_length)
@@ -371,7 +377,7 @@ def train_seeds(task: str, logdirs, seeds, agent: str = "dreamer", preset: str =
 
         obs = per_seed(envs.reset())
         carry = place(stack([ag.initial_carry(n_env)] * num))
-        last_metrics = {}
+        totals, updates_logged = None, counters["updates"]  # metric sums since the last log row
         last_log, last_ckpt, t_log = counters["step"], counters["step"], time.perf_counter()
         label = f"{agent} {task}" + (f" x{num} seeds" if num > 1 else "")
         bar = cleanup.enter_context(tqdm(total=steps, initial=min(counters["step"], steps), desc=label,
@@ -395,14 +401,22 @@ def train_seeds(task: str, logdirs, seeds, agent: str = "dreamer", preset: str =
                     batch.pop("is_last")
                     keys_next = split(key)
                     key, k_train = keys_next[:, 0], keys_next[:, 1]
-                    state, last_metrics = train_step(state, place(batch), k_train)
+                    batch = place(batch)
+                    if totals is None:
+                        shapes = jax.eval_shape(jax.vmap(ag.train_step), state, batch, k_train)[1]
+                        totals = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), shapes)
+                    state, totals = train_step(state, batch, k_train, totals)
                     counters["updates"] += 1
                     counters["update_credit"] -= 1.0
             obs = per_seed(envs.step_wait())
 
             if counters["step"] - last_log >= log_every or counters["step"] >= steps:
                 now = time.perf_counter()
-                metrics = jax.device_get(last_metrics)
+                interval = counters["updates"] - updates_logged
+                metrics = {k: v / interval for k, v in jax.device_get(totals).items()} if interval else {}
+                if interval:
+                    totals = jax.tree.map(jnp.zeros_like, totals)
+                updates_logged = counters["updates"]
                 shown = {}
                 for i, (run, log) in enumerate(zip(runs, logs)):
                     record = {"step": counters["step"], "updates": counters["updates"], "episodes": run.episodes,

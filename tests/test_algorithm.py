@@ -32,8 +32,11 @@ def tree_equal(a, b):
     return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-def tree_close(a, b, **kw):
-    return all(np.allclose(np.asarray(x), np.asarray(y), **kw) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def tree_close(a, b, rtol=1e-4, atol=1e-9):
+    """Leaf by leaf, |x - y| <= rtol |y| + atol in the Euclidean norm: float reassociation on another CPU moves
+    single near-zero entries, never a leaf's norm, which a missing stop-gradient changes by far more."""
+    return all(np.linalg.norm(np.asarray(x) - np.asarray(y)) <= rtol * np.linalg.norm(np.asarray(y)) + atol
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def test_actor_input_is_stop_gradient():
@@ -67,7 +70,10 @@ def test_worker_input_is_stop_gradient():
     dec = p["goal_ae"]["params"]["decoder"]
     last = sorted(k for k in dec if k.startswith("Dense"))[-1]
     dec[last] = jax.tree.map(jnp.zeros_like, dec[last])
-    st = {**state, "params": p}
+    # Unit-variance normaliser statistics: Director's std normalisers would otherwise amplify the float noise of a
+    # zero return's gradient by up to 1e2 x 1e8, and the check would see that noise instead of the stop-gradient.
+    unit = {"mean": jnp.float32(0.0), "sqrs": jnp.float32(1.0), "count": jnp.float32(1e4)}
+    st = {**state, "params": p, "retnorm": {**state["retnorm"], "goal": unit}, "advnorm": {"worker": unit}}
     loss_fn = lambda w: agent.worker_loss(w, p, st, start_states(cfg), jnp.full((6, 1), 0.5),  # noqa: E731
                                           jax.random.PRNGKey(3))
     (_, (traj, _, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(p["worker"])
@@ -139,11 +145,14 @@ def test_goal_kl_weight_rises_when_kl_is_high_and_stays_at_most_one():
 def test_manager_entropy_scale_rises_when_entropy_is_low():
     """Manager entropy scale: an update whose manager entropy is below 0.5 of the maximum raises the scale by
     (1 + rate); one above the band lowers it."""
-    for target, sign in ((0.99, 1.0), (0.01, -1.0)):
-        cfg, agent, state = agent_for("director", manager_entropy_target=target)
+    # "per_slot" targets a slot's normalised entropy (at most 1), "summed" a fraction of the summed maximum.
+    for mode, target, sign in (("per_slot", 1.2, 1.0), ("per_slot", 0.01, -1.0), ("summed", 0.99, 1.0),
+                               ("summed", 0.01, -1.0)):
+        cfg, agent, state = agent_for("director", manager_entropy_target=target, manager_entropy=mode)
         new, metrics = jax.jit(agent.train_step)(state, random_batch(agent, cfg), jax.random.PRNGKey(8))
-        change = float(new["adapt"]["manager_entropy"] - state["adapt"]["manager_entropy"])
-        assert change == pytest.approx(sign * np.log(1 + cfg.adapt_rate), rel=1e-5)
+        change = np.asarray(new["adapt"]["manager_entropy"] - state["adapt"]["manager_entropy"])
+        assert change.shape == ((cfg.goal_codes,) if mode == "per_slot" else ())
+        assert np.allclose(change, sign * np.log(1 + cfg.adapt_rate), rtol=1e-5)
 
 
 def test_manager_abstract_trajectory_by_hand():

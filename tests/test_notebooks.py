@@ -63,7 +63,7 @@ def test_series_results_are_consistent(series_out):
     rows = json.loads((series_out / "04_generalization" / "metrics.json").read_text())["rows"]
     assert {r["split"] for r in rows} == {"train", "ood"} and len(rows) == 2 * 8  # 2 agents x 8 speeds
     claim = json.loads((series_out / "04_generalization" / "metrics.json").read_text())["claim"]
-    assert claim["verdict"] == "inconclusive at this scale" and not claim["learned"]  # 200 steps learn nothing
+    assert claim["verdict"].startswith("not learned") and not claim["learned"]  # 200 steps learn nothing
     variants = json.loads((series_out / "05_finetune_ablation" / "metrics.json").read_text())["variants"]
     assert len(variants) == 3 and {v["novelty"] for v in variants} == {"both"}  # tiny: 3 variants, 1 grade, 1 seed
     assert all(v["steps_to_threshold"] <= PARAMS["finetune_steps"] or v["reached"] for v in variants)
@@ -74,9 +74,10 @@ def test_series_results_are_consistent(series_out):
     assert findings["missing"] == []
     assert [c["notebook"] for c in findings["claims"]] == ["02_horizon_analysis", "04_generalization"] + \
         ["05_finetune_ablation"] * 2 + ["06_composition"] * 2
-    assert {c["verdict"] for c in findings["claims"]} == {"inconclusive at this scale"}  # the tiny runs learn nothing
+    # The tiny runs learn nothing, and one seed per agent can never reach p < 0.05: no row is tested.
+    assert all(c["verdict"].startswith(("not learned", "untestable")) for c in findings["claims"])
     text = (series_out / "findings.md").read_text()
-    assert text.startswith("# Findings (tiny preset)") and text.count("inconclusive at this scale") >= 6
+    assert text.startswith("# Findings (tiny preset)") and text.count("| not learned") + text.count("| untestable") >= 6
 
 
 def test_rerun_reuses_the_runs(series_out):

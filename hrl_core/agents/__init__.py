@@ -1,4 +1,5 @@
-"""Agents on the shared world model: the flat DreamerV3 actor-critic and the hierarchical Director."""
+"""Agents on the shared world model: the flat DreamerV3 actor-critic and the hierarchical Director (also as
+"director+wr", whose worker gets the task reward as well)."""
 
 from hrl_core.config import Config
 

@@ -54,8 +54,15 @@ class Critic(nn.Module):
         return nets.MLP(self.units, self.layers, 255, zero_out=True)(feat)
 
 
-def optimizer(lr: float, clip: float, eps: float):
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=eps))
+def optimizer(lr: float, clip: float, eps: float, weight_decay: float = 0.0):
+    """Adam after global-norm clipping; with `weight_decay`, decoupled decay of the dense and convolution kernels
+    only (as Director's optimiser: not biases or LayerNorm scales)."""
+    if not weight_decay:
+        return optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr, eps=eps))
+    kernels = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adamw(lr, eps=eps, weight_decay=weight_decay,
+                                                                     mask=kernels))
 
 
 def world_model_for(cfg: Config, obs_space: dict, act_space) -> WorldModel:

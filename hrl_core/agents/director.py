@@ -11,10 +11,21 @@ Parts (for freezing and fine-tuning): WM world model, G goal autoencoder, M mana
   by REINFORCE on the abstract trajectory (H/K decisions, discount gamma^K) with advantage w_ext A_ext + w_expl
   A_expl, each term from its own critic and return normaliser. A decision's reward is, as in Director, the
   continue-masked mean of the K per-step rewards of its segment. Extrinsic reward: the world model's reward head;
-  exploration reward: the goal autoencoder's reconstruction error of the next state. Entropy: a scale adapted the
-  same banded way to hold the entropy at `manager_entropy_target` of its maximum (choice: normalised target).
+  exploration reward: the goal autoencoder's reconstruction error of the next state.
+  - Normalisation (`director_norm`). "std", Director's own: each critic's return (and its value baseline) is divided
+    by a running std of that return (decay 0.999, floored at 0.01, so a small return is amplified up to x100); the
+    weighted sum of the normalised advantages is then normalised by its own running mean and std (decay 0.99).
+    "percentile": DreamerV3's max(1, P95 - P5) per critic and no advantage normalisation (the earlier update).
+  - Entropy (`manager_entropy`). "per_slot", Director's own: each code slot's entropy divided by log(classes), with
+    one scale per slot starting at `manager_entropy_init` (1) and adapted the banded way to hold each slot at
+    `manager_entropy_target` (0.5); the code distribution mixes in `manager_unimix` (1%) of the uniform one, in
+    acting and in the loss. "summed": one scale on the summed entropy, held at the target fraction of its maximum.
+- Optimiser (`director_optimizer`): "director" gives the goal autoencoder, manager, worker and critics Director's
+  Adam (lr 1e-4, eps 1e-6, clip 100, decoupled weight decay 1e-2 on kernels); the world model keeps the shared one.
 - Worker (W): pi(a | state, goal [, task]) trained by backprop through the model on the max-cosine goal reward
-  r = (g/m).(s/m), m = max(|g|, |s|) (+ `worker_extrinsic` x extrinsic reward, 0 by default), with its own critic.
+  r = (g/m).(s/m), m = max(|g|, |s|) (+ `worker_extrinsic` x extrinsic reward: 0 for "director", 1 for
+  "director+wr"; one critic on the sum, choice), with its own critic. With "std" normalisation its return is
+  normalised the same way as the manager's (Director's worker is an actor-critic like its manager).
   Its returns are computed per goal segment over K+1 overlapping states (choice: overlapping windows), so the value
   bootstrapped at a segment's end is for the goal that segment pursued.
 - Both policies see the imagined latent through a stop-gradient (as in Director and DreamerV3); the start state's
@@ -39,6 +50,9 @@ PART_PARAMS = {"WM": ("wm",), "G": ("goal_ae",), "M": ("manager",), "W": ("worke
 REWARDS = ("ext", "expl", "goal")
 GOAL_KL_SCALE_BOUNDS = (1e-5, 1.0)  # Director's bounds on the goal autoencoder's KL weight
 ENTROPY_SCALE_BOUNDS = (1e-5, 1e2)  # Director's bounds on an entropy scale
+RETURN_NORM = (0.999, 1e2)  # Director's return normaliser: (decay, largest amplification)
+ADVANTAGE_NORM = (0.99, 1e8)  # Director's advantage normaliser
+DIRECTOR_ADAM = dict(lr=1e-4, clip=100.0, eps=1e-6, weight_decay=1e-2)  # Director's actor, critic and goal optimiser
 
 
 def max_cosine(goal, state):
@@ -92,7 +106,8 @@ class DirectorAgent:
         self.manager = Manager(cfg.goal_codes, cfg.goal_classes, units, layers)
         self.worker = common.Actor(act_space.shape[0], units, layers)
         self.critic = common.Critic(units, layers)
-        ac = common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5)
+        ac = (common.optimizer(**DIRECTOR_ADAM) if cfg.director_optimizer == "director"
+              else common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5))
         self.optimizers = {"wm": common.optimizer(cfg.wm_lr, cfg.wm_clip, 1e-8), "goal_ae": ac, "manager": ac,
                            "worker": ac, "critic_ext": ac, "critic_expl": ac, "critic_goal": ac}
         self.trainable = {name for part in cfg.parts for name in PART_PARAMS[part]}
@@ -125,10 +140,38 @@ class DirectorAgent:
                   "critic_goal": self.critic.init(keys[8], w_feat)}
         return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
                 "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
-                "retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS},
+                **self._init_norms(),
                 # Log scales, strongly typed float32 so that the update never recompiles.
                 "adapt": {"goal_kl": jnp.zeros((), jnp.float32),
-                          "manager_entropy": jnp.full((), jnp.log(cfg.manager_entropy_init), jnp.float32)}}
+                          "manager_entropy": jnp.full((cfg.goal_codes,) if cfg.manager_entropy == "per_slot" else (),
+                                                      jnp.log(cfg.manager_entropy_init), jnp.float32)}}
+
+    def _init_norms(self) -> dict:
+        if self.cfg.director_norm == "percentile":
+            return {"retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS}}
+        return {"retnorm": {r: nets.init_moments() for r in REWARDS},
+                "advnorm": {"manager": nets.init_moments(), "worker": nets.init_moments()}}
+
+    def _normalised_advantage(self, norm_state, returns, baseline):
+        """(new normaliser state, (returns - baseline) / scale, scale) for one critic; `returns` carries gradients
+        (the worker backpropagates through them), the scale and baseline do not."""
+        if self.cfg.director_norm == "percentile":
+            new, scale = nets.update_return_scale(norm_state, nets.sg(returns), self.cfg.return_norm_decay)
+        else:
+            new = nets.update_moments(norm_state, nets.sg(returns), RETURN_NORM[0])
+            scale = 1.0 / nets.moments_stats(new, *RETURN_NORM)[1]
+        return new, (returns - nets.sg(baseline)) / nets.sg(scale), scale
+
+    def _normalise_advantage(self, norm_state, advantage):
+        """Director's advantage normalisation, (A - mean) / std from running moments ("std" only)."""
+        new = nets.update_moments(norm_state, nets.sg(advantage), ADVANTAGE_NORM[0])
+        mean, inv_std = nets.moments_stats(new, *ADVANTAGE_NORM)
+        return new, (advantage - nets.sg(mean)) * nets.sg(inv_std)
+
+    def manager_logits(self, params, feat):
+        """Log-probabilities of the manager's codes [..., codes, classes], with `manager_unimix` of uniform mixed in."""
+        logits = self.manager.apply(params, feat)
+        return nets.unimix_logits(logits, self.cfg.manager_unimix) if self.cfg.manager_unimix else logits
 
     def initial_carry(self, batch: int) -> dict:
         cfg = self.cfg
@@ -138,7 +181,7 @@ class DirectorAgent:
 
     # ----- acting -----
     def choose_goal(self, params, latent, task, key, sample: bool):
-        logits = self.manager.apply(params["manager"], self.manager_input(latent, task))
+        logits = self.manager_logits(params["manager"], self.manager_input(latent, task))
         code = jax.nn.one_hot(jax.random.categorical(key, logits) if sample else jnp.argmax(logits, -1),
                               self.cfg.goal_classes)
         return code, self.goal_ae.apply(params["goal_ae"], code, method=GoalAutoencoder.decode)
@@ -193,6 +236,7 @@ class DirectorAgent:
     def worker_loss(self, worker_params, params, state, start, task, key, start_cont=None):
         cfg = self.cfg
         k_img, k_explore = jax.random.split(key)
+        k_random_goal = jax.random.fold_in(k_explore, 1)  # a separate stream: the others stay as they were
         n = start["deter"].shape[0]
 
         def act(carry, latent, t, k):
@@ -221,19 +265,43 @@ class DirectorAgent:
         value = nets.two_hot_mean(self.critic.apply(params["critic_goal"], w_in))
         seg = lambda x: self._segments(jnp.concatenate([x, x[-1:]], 0))[:-1]  # noqa: E731  [K, D*N]
         returns = nets.lambda_returns(seg(r_goal), value, seg(cont), cfg.discount, cfg.lam)
-        retnorm, scale = nets.update_return_scale(state["retnorm"]["goal"], nets.sg(returns), cfg.return_norm_decay)
+        std_norm = cfg.director_norm == "std"
+        # The percentile normaliser keeps DreamerV3's baseline-free objective; its gradient is the same.
+        retnorm, advantage, scale = self._normalised_advantage(
+            state["retnorm"]["goal"], returns, value[:-1] if std_norm else jnp.zeros_like(returns))
+        norms = {"retnorm": retnorm}
+        metrics = {"worker/return_scale": scale, "worker/advantage_std": jnp.std(advantage)}
+        if std_norm:
+            norms["advnorm"], advantage = self._normalise_advantage(state["advnorm"]["worker"], advantage)
         seg_weight = nets.sg(jnp.cumprod(jnp.concatenate(
             [jnp.ones_like(returns[:1]), cfg.discount * seg(cont)[:-1]], 0), 0) * seg(weight)[:1])
         entropy = seg(aux["entropy"])
-        objective = returns / nets.sg(scale) + cfg.actor_entropy * entropy
+        objective = advantage + cfg.actor_entropy * entropy
         loss = -jnp.mean(seg_weight * objective)
         traj = {"states": nets.sg(states), "code": aux["code"], "r_ext": nets.sg(r_ext), "r_expl": nets.sg(r_expl),
                 "cont": nets.sg(cont), "weight": weight, "w_in": nets.sg(w_in), "w_returns": nets.sg(returns),
                 "w_weight": seg_weight}
-        metrics = {"worker/goal_reward": r_goal.mean(), "worker/return": returns.mean(),
-                   "worker/entropy": aux["entropy"].mean(), "manager/explore_reward": r_expl.mean(),
-                   "imag/reward": r_ext.mean()}
-        return loss, (traj, retnorm, metrics)
+        metrics.update({"worker/goal_reward": r_goal.mean(), "worker/return": returns.mean(),
+                        "worker/entropy": aux["entropy"].mean(), "manager/explore_reward": r_expl.mean(),
+                        "imag/reward": r_ext.mean(),
+                        **self.goal_reach(nets.sg(states["deter"]), aux["goal"], k_random_goal, params)})
+        return loss, (traj, norms, metrics)
+
+    def goal_reach(self, deter, goals, key, params) -> dict:
+        """How much of the distance to its goal each K-step segment closes, (d_start - d_end) / d_start, averaged;
+        and the same for a goal decoded from a uniformly random code over the same states. Reach near the random
+        goal's means the worker does not pursue its goals; a reach well above it, a worker that does."""
+        k = self.cfg.manager_period
+        start, end, goal = deter[:-1][::k], deter[k::k], nets.sg(goals[::k])
+        random_code = jax.nn.one_hot(jax.random.randint(key, (*goal.shape[:-1], self.cfg.goal_codes), 0,
+                                                        self.cfg.goal_classes), self.cfg.goal_classes)
+        random_goal = self.goal_ae.apply(params["goal_ae"], random_code, method=GoalAutoencoder.decode)
+
+        def closed(g):
+            before = jnp.linalg.norm(g - start, axis=-1)
+            return jnp.mean((before - jnp.linalg.norm(g - end, axis=-1)) / jnp.maximum(before, 1e-8))
+
+        return {"goal/reach": closed(goal), "goal/reach_random": closed(random_goal)}
 
     def manager_terms(self, params, state, traj, task):
         """Abstract trajectory: decisions at t = 0, K, ..; per-reward lambda-returns, normalised advantages.
@@ -252,23 +320,36 @@ class DirectorAgent:
         seg_mean = lambda x: (segments(x) * mask).mean(1)  # noqa: E731
         cont = segments(traj["cont"]).prod(1)
         out = {"m_in": m_in, "cont": cont}
-        advantage, new_retnorm = 0.0, {}
+        advantage, norms = 0.0, {"retnorm": {}}
         for name, weight in (("ext", cfg.extrinsic_weight), ("expl", cfg.exploration_weight)):
             value = nets.two_hot_mean(self.critic.apply(params[f"critic_{name}"], m_in))
             returns = nets.lambda_returns(seg_mean(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
-            new_retnorm[name], scale = nets.update_return_scale(state["retnorm"][name], returns, cfg.return_norm_decay)
-            advantage = advantage + weight * (returns - value[:-1]) / scale
+            norms["retnorm"][name], normalised, out[f"scale_{name}"] = self._normalised_advantage(
+                state["retnorm"][name], returns, value[:-1])
+            advantage = advantage + weight * normalised
             out[f"returns_{name}"] = returns
+        out["advantage_std"] = jnp.std(advantage)  # before the advantage normaliser
+        if cfg.director_norm == "std":
+            norms["advnorm"], advantage = self._normalise_advantage(state["advnorm"]["manager"], advantage)
         out["advantage"] = nets.sg(advantage)
         out["weight"] = traj["weight"][::k]
-        return out, new_retnorm
+        return out, norms
 
     def manager_loss(self, manager_params, m_in, codes, advantage, weight, log_eta):
-        logits = self.manager.apply(manager_params, m_in[:-1])
-        logp = jnp.sum(codes * jax.nn.log_softmax(logits), (-2, -1))
-        entropy = nets.categorical_entropy(logits)
-        loss = -jnp.mean(weight * (logp * advantage + jnp.exp(log_eta) * entropy))
-        return loss, entropy.mean()
+        """REINFORCE with an adapted entropy bonus; returns (loss, (the entropy the scale adapts to, summed
+        entropy)). "per_slot": each slot's entropy / log(classes) times its own scale, the per-slot batch means
+        adapted; "summed": one scale on the summed entropy."""
+        logp_all = jax.nn.log_softmax(self.manager_logits(manager_params, m_in[:-1]))
+        logp = jnp.sum(codes * logp_all, (-2, -1))
+        slot_entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, -1)  # [D, N, codes]
+        if self.cfg.manager_entropy == "per_slot":
+            normalised = slot_entropy / jnp.log(self.cfg.goal_classes)
+            bonus, tracked = jnp.sum(jnp.exp(log_eta) * normalised, -1), normalised.mean((0, 1))
+        else:
+            entropy = slot_entropy.sum(-1)
+            bonus, tracked = jnp.exp(log_eta) * entropy, entropy.mean()
+        loss = -jnp.mean(weight * (logp * advantage + bonus))
+        return loss, (tracked, slot_entropy.sum(-1).mean())
 
     def train_step(self, state, batch, key):
         """One full update (world model, goal autoencoder, manager, worker, critics); pure, jit it whole."""
@@ -283,14 +364,14 @@ class DirectorAgent:
 
         (g_loss, (log_beta, g_metrics)), g_grads = jax.value_and_grad(self.goal_ae_loss, has_aux=True)(
             params["goal_ae"], start["deter"], state["adapt"]["goal_kl"], k_goal)
-        (w_loss, (traj, w_retnorm, w_metrics)), w_grads = jax.value_and_grad(self.worker_loss, has_aux=True)(
+        (w_loss, (traj, w_norms, w_metrics)), w_grads = jax.value_and_grad(self.worker_loss, has_aux=True)(
             params["worker"], params, state, start, task, k_img, start_continue(batch))
-        m, m_retnorm = self.manager_terms(params, state, traj, task)
+        m, m_norms = self.manager_terms(params, state, traj, task)
         codes = traj["code"][::cfg.manager_period]
-        (m_loss, m_entropy), m_grads = jax.value_and_grad(self.manager_loss, has_aux=True)(
+        (m_loss, (tracked, m_entropy)), m_grads = jax.value_and_grad(self.manager_loss, has_aux=True)(
             params["manager"], m["m_in"], codes, m["advantage"], m["weight"], state["adapt"]["manager_entropy"])
-        log_eta = nets.adapt_log_scale(state["adapt"]["manager_entropy"], m_entropy,
-                                       cfg.manager_entropy_target * self.max_manager_entropy, cfg.adapt_rate,
+        target = cfg.manager_entropy_target * (1.0 if cfg.manager_entropy == "per_slot" else self.max_manager_entropy)
+        log_eta = nets.adapt_log_scale(state["adapt"]["manager_entropy"], tracked, target, cfg.adapt_rate,
                                        cfg.adapt_band, *ENTROPY_SCALE_BOUNDS, raise_above=False)
 
         grads = {"wm": wm_grads, "goal_ae": g_grads, "manager": m_grads, "worker": w_grads}
@@ -304,17 +385,36 @@ class DirectorAgent:
         new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers, self.trainable)
         slow = {r: common.ema(state["slow_critic"][r], new_params[f"critic_{r}"], cfg.slow_critic_fraction)
                 if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in REWARDS}
-        retnorm = {"ext": m_retnorm["ext"], "expl": m_retnorm["expl"], "goal": w_retnorm}
-        retnorm = {r: retnorm[r] if ("manager" if r != "goal" else "worker") in self.trainable else state["retnorm"][r]
-                   for r in REWARDS}
-        adapt = {"goal_kl": log_beta if "goal_ae" in self.trainable else state["adapt"]["goal_kl"],
-                 "manager_entropy": log_eta if "manager" in self.trainable else state["adapt"]["manager_entropy"]}
-        new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow, "retnorm": retnorm, "adapt": adapt}
+        # Normaliser states move only with the policy they serve (a frozen part keeps its statistics).
+        owner = {"ext": "manager", "expl": "manager", "goal": "worker"}
+        new_norms = {"ext": m_norms["retnorm"]["ext"], "expl": m_norms["retnorm"]["expl"], "goal": w_norms["retnorm"]}
+        new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow,
+                     "retnorm": {r: new_norms[r] if owner[r] in self.trainable else state["retnorm"][r]
+                                 for r in REWARDS}}
+        if "advnorm" in state:
+            new_adv = {"manager": m_norms["advnorm"], "worker": w_norms["advnorm"]}
+            new_state["advnorm"] = {p: new_adv[p] if p in self.trainable else state["advnorm"][p] for p in new_adv}
+        new_state["adapt"] = {
+            "goal_kl": log_beta if "goal_ae" in self.trainable else state["adapt"]["goal_kl"],
+            "manager_entropy": log_eta if "manager" in self.trainable else state["adapt"]["manager_entropy"]}
         metrics = {"loss/wm": wm_loss, "loss/goal_ae": g_loss, "loss/worker": w_loss, "loss/manager": m_loss,
-                   "manager/entropy": m_entropy, "manager/entropy_scale": jnp.exp(log_eta),
-                   "manager/advantage": m["advantage"].mean(), "manager/return_ext": m["returns_ext"].mean(),
+                   "manager/entropy": m_entropy, "manager/entropy_scale": jnp.exp(log_eta).mean(),
+                   "manager/distinct_codes": distinct_codes(codes),
+                   "manager/advantage": m["advantage"].mean(), "manager/advantage_std": m["advantage_std"],
+                   "manager/return_ext": m["returns_ext"].mean(), "manager/return_scale_ext": m["scale_ext"],
+                   "manager/return_scale_expl": m["scale_expl"],
                    **{f"loss/critic_{k}": v for k, v in c_losses.items()}, **wm_metrics, **g_metrics, **w_metrics}
         return new_state, metrics
+
+
+def distinct_codes(codes):
+    """How many different whole codes (all slots) occur among one-hot codes [..., codes, classes]: each code is
+    hashed to one integer (exact while classes^codes < 2^32; a rare collision only undercounts), then counted in
+    a sort (static shapes under jit)."""
+    index = jnp.argmax(codes, -1).reshape(-1, codes.shape[-2]).astype(jnp.uint32)
+    place = jnp.uint32(codes.shape[-1]) ** jnp.arange(codes.shape[-2], dtype=jnp.uint32)
+    ordered = jnp.sort(jnp.sum(index * place, -1, dtype=jnp.uint32))
+    return 1 + jnp.sum(ordered[1:] != ordered[:-1])
 
 
 def task_segments(task, cfg: Config):

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from hrl_core.agents.common import policy_obs
+from hrl_core.config import DIRECTORS
 
 
 def discount_horizon(discount: float) -> float:
@@ -39,7 +40,7 @@ def horizon_table(discount: float, episode_steps: int, imagination_horizon: int,
 
 def _perturbed_step(agent):
     """A jitted step that acts like `agent.policy(mode="mode")` but replaces this step's decision at random."""
-    if agent.cfg.agent == "director":  # a random goal code, decoded into a goal the worker pursues
+    if agent.cfg.agent in DIRECTORS:  # a random goal code, decoded into a goal the worker pursues
         from hrl_core.agents.director import GoalAutoencoder
 
         def step(state, carry, obs, key):
@@ -104,7 +105,7 @@ def decision_response(agent, state, env_fn, perturbations: int, window: int, see
     times t0 spread through one episode, plus decisions per episode counted in the unperturbed rollout."""
     from tqdm.auto import tqdm
 
-    period = agent.cfg.manager_period if agent.cfg.agent == "director" else 1
+    period = agent.cfg.manager_period if agent.cfg.agent in DIRECTORS else 1
     discount = agent.cfg.discount if discount is None else discount
     fns = (jax.jit(agent.policy, static_argnames="mode"), _perturbed_step(agent))
     base = rollout_rewards(agent, state, env_fn, 10**9, seed, steps_fns=fns)

@@ -1,37 +1,50 @@
-"""Interval estimates for comparing two agents (Director vs DreamerV3) or two variants, and a verdict per claim.
+"""Statistics for the study's claims: tests across seeds that decide them, and rliable's interval estimates that
+describe them.
 
-Scores are arrays of shape (runs, tasks): one row per independent run (seed), one column per task, speed or
-maze that is pooled into the aggregate (a 1-D array is one column). Following rliable (Agarwal et al. 2021):
+Deciding a claim (Director vs DreamerV3 on one measure). The seed is the unit: each run becomes one number (its
+mean over speeds, mazes and episodes, `per_seed`) before anything is compared, since one trained network fills a
+whole row of speeds.
 
-    IQM                 the interquartile mean: the mean of the middle 50% of all runs x tasks scores (25% trimmed
-                        from each end), less sensitive to outlier runs than the mean, less noisy than the median.
-    95% CI              a percentile stratified bootstrap: each task column is a stratum, and runs are resampled
-                        with replacement within each column (rliable's `StratifiedBootstrap`), so the interval is
-                        over seeds with the set of tasks/speeds held fixed. Two agents are resampled independently.
-                        With few runs (3-5 seeds) the intervals are wide and a bootstrap cannot reach values the
-                        runs never showed; a narrow-looking interval from 3 seeds is still weak evidence.
-    P(X > Y)            the probability of improvement: for each task, the probability that a random run of X
-                        scores higher than a random run of Y (ties count half; Mann-Whitney U / (n_x n_y)), averaged
-                        over tasks; 0.5 means no difference.
+    test        a two-sided exact permutation test of the difference in means of the per-seed values
+                (`permutation_p`; exact up to 8 vs 8 runs), Holm-corrected across the rows tested together
+                (`decide`, every claim row of findings.md).
+    verdict     "supported" / "contradicted" when the corrected p < 0.05 and both agents passed the gate applied
+                before the treatment; "untestable with n = N ..." when so few seeds can never reach 0.05 (3 vs 3:
+                smallest p 0.1; 5 vs 5: 0.008); "not learned (...)" when an agent failed the gate.
+    effect      the difference of means with a percentile bootstrap over seeds (`seed_interval`), labelled
+                "range of N seeds" below 5 runs a group, where it is little more than that.
+
+Describing results (figures). Scores are arrays of shape (runs, tasks): one row per run, one column per task, speed
+or maze (a 1-D array is one column). Following rliable (Agarwal et al. 2021):
+
+    IQM                 the interquartile mean of all runs x tasks scores (25% trimmed from each end).
+    95% CI              a percentile stratified bootstrap (runs resampled within each task column). Its coverage
+                        rests on many separately trained tasks: over the speeds one network was evaluated on it is
+                        pseudo-replication, so it describes, it does not decide.
+    P(X > Y)            the probability of improvement (Mann-Whitney U / (n_x n_y), averaged over tasks).
     performance profile the fraction of all runs x tasks scores above each threshold tau.
 
-`verdict` turns the interval on Director - DreamerV3 into "supported", "contradicted" or "inconclusive at this
-scale"; `claim_row` and `findings_markdown` build a findings table. Every estimator takes `seed` and is
-deterministic under it (rliable draws from numpy's global generator; it is seeded here and restored after).
+Every estimator takes `seed` and is deterministic under it (rliable draws from numpy's global generator; it is
+seeded here and restored after).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
+import scipy.stats
 from rliable import library as rly
 from rliable import metrics
+from statsmodels.stats.multitest import multipletests
 
+ALPHA = 0.05
 SUPPORTED = "supported"
 CONTRADICTED = "contradicted"
-INCONCLUSIVE = "inconclusive at this scale"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+NOT_SIGNIFICANT = "no significant difference"
+UNTESTABLE = "untestable"
+NOT_LEARNED = "not learned"
 
 
 @contextlib.contextmanager
@@ -141,81 +154,115 @@ def learned(returns, reference: float, fraction: float) -> bool:
     return iqm(returns) >= fraction * reference
 
 
-def verdict(difference_ci, higher_is_better: bool, learned: bool) -> str:
-    """One of "supported", "contradicted", "inconclusive at this scale" for a claim about Director vs DreamerV3.
+def per_seed(scores) -> np.ndarray:
+    """One number per run: the mean of its row (speeds, mazes, episodes) of a (runs, tasks) score matrix. The seed is
+    the unit of every test: one trained network fills a whole row, so its columns are not independent samples."""
+    return _as_matrix(scores).mean(1)
 
-    `difference_ci` = (low, high), the 95% CI of Director - DreamerV3 on the measure. The claim is that Director
-    does better: a higher value when `higher_is_better`, a lower one otherwise (errors, steps to a threshold).
-    supported:     the runs learned and the CI excludes 0 on the claimed side (low > 0, or high < 0);
-    contradicted:  the runs learned and the CI excludes 0 on the other side;
-    inconclusive:  the CI includes 0 (an endpoint at 0 counts as including it), or the runs did not learn.
-    """
-    low, high = (float(v) for v in difference_ci)
-    if not learned or not (np.isfinite(low) and np.isfinite(high)):
-        return INCONCLUSIVE
-    if low > high:
-        raise ValueError(f"difference_ci={difference_ci!r} has low > high")
-    if low > 0:
-        return SUPPORTED if higher_is_better else CONTRADICTED
-    if high < 0:
-        return CONTRADICTED if higher_is_better else SUPPORTED
-    return INCONCLUSIVE
+
+def smallest_p(n_x: int, n_y: int) -> float:
+    """The smallest two-sided p an exact permutation test of n_x against n_y runs can give: a complete separation,
+    2 / C(n_x + n_y, n_x) (3 vs 3: 0.1, 4 vs 4: 0.029, 5 vs 5: 0.0079)."""
+    return min(1.0, 2.0 / math.comb(n_x + n_y, n_x))
+
+
+def permutation_p(x, y, resamples: int = 20_000, seed: int = 0) -> float:
+    """Two-sided permutation test of the difference in means between two groups of per-seed values
+    (`scipy.stats.permutation_test`): exact whenever the group labels have at most `resamples` arrangements (up to
+    8 vs 8), else a Monte Carlo p from `resamples` random ones drawn under `seed`."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) < 1 or len(y) < 1:
+        raise ValueError(f"permutation_p needs at least one run per group, got {len(x)} and {len(y)}")
+    if min(len(x), len(y)) == 1:  # scipy needs two runs a group; one run: enumerate which run is the lone one
+        lone, rest = (x, y) if len(x) == 1 else (y, x)
+        pooled = np.concatenate([lone, rest])
+        stats_ = np.array([pooled[i] - np.delete(pooled, i).mean() for i in range(len(pooled))])
+        tol = 1e-12 * max(1.0, np.abs(stats_).max())
+        p_high, p_low = np.mean(stats_ >= stats_[0] - tol), np.mean(stats_ <= stats_[0] + tol)
+        return float(min(1.0, 2 * min(p_high, p_low)))
+    diff = lambda a, b, axis: np.mean(a, axis=axis) - np.mean(b, axis=axis)  # noqa: E731
+    result = scipy.stats.permutation_test((x, y), diff, permutation_type="independent", vectorized=True,
+                                          n_resamples=resamples, alternative="two-sided", random_state=seed)
+    return float(min(1.0, result.pvalue))
+
+
+def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """mean(x) - mean(y) with a percentile bootstrap interval over seeds (each group's runs resampled with
+    replacement): {"point", "low", "high", "label"}. Below 5 runs a group the interval is little more than the range
+    of the seeds' values, and its label says so."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    rng = np.random.default_rng(seed)
+    boot = (rng.choice(x, (reps, len(x))).mean(1) - rng.choice(y, (reps, len(y))).mean(1))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    n = min(len(x), len(y))
+    label = f"{level:.0%} bootstrap over seeds" if n >= 5 else f"range of {n} seed{'s' if n != 1 else ''}"
+    return {"point": float(x.mean() - y.mean()), "low": float(low), "high": float(high), "label": label}
 
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
-              scale: str, reps: int = 2000, seed: int = 0) -> dict:
-    """One findings-table row: both IQMs, their difference and P(Director better), each with a 95% CI.
+              scale: str, reps: int = 2000, seed: int = 0, gate: str = "") -> dict:
+    """One findings-table row: each run's value (its mean over the columns of its score row), the difference of the
+    agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is decided together
+    with the other rows (`decide`: Holm's correction across them); the row holds the verdict it would get alone.
 
-    P(Director better) is the probability that a Director run scores better than a DreamerV3 run on the measure:
-    P(Director > DreamerV3) where higher is better, P(Director < DreamerV3) where lower is (steps, horizons, errors).
+    Scores are (runs, tasks) or (runs,). `learned` is the pre-treatment gate: both agents passed the skill the claim
+    starts from (the caller's rule; `gate` says in words which rule, or who failed it). `higher_is_better` gives the
+    claim's direction: Director does better means a higher value, or a lower one (errors, steps to a threshold)."""
+    director, dreamer = per_seed(director_scores), per_seed(dreamer_scores)
+    row = {"claim": claim, "measure": measure, "director": director.tolist(), "dreamer": dreamer.tolist(),
+           "runs": {"director": len(director), "dreamer": len(dreamer)},
+           "difference": seed_interval(director, dreamer, reps, seed),
+           "p": permutation_p(director, dreamer, seed=seed), "smallest_p": smallest_p(len(director), len(dreamer)),
+           "higher_is_better": bool(higher_is_better), "learned": bool(learned), "gate": gate, "scale": scale}
+    return decide([row])[0]
 
-    Scores are (runs, tasks) with the same task columns. `learned` is the caller's judgement (see `learned()`);
-    `scale` says what the evidence is (e.g. "3 seeds x 2 speeds, 100k steps"). Interval values are dicts with
-    "point", "low", "high". With a single run for either agent the bootstrap has nothing to resample: the row keeps
-    the point values, the table says "no CI", and the verdict is "inconclusive at this scale".
-    """
-    runs = {"director": _as_matrix(director_scores).shape[0], "dreamer": _as_matrix(dreamer_scores).shape[0]}
-    est = interval_estimates({"director": director_scores, "dreamer": dreamer_scores}, reps=reps, seed=seed)
-    diff = iqm_difference(director_scores, dreamer_scores, reps=reps, seed=seed)
-    better = (director_scores, dreamer_scores) if higher_is_better else (dreamer_scores, director_scores)
-    poi = probability_of_improvement(*better, reps=reps, seed=seed)
-    return {
-        "claim": claim,
-        "measure": measure,
-        "director_iqm": {"point": est["director"]["iqm"], "low": est["director"]["low"],
-                         "high": est["director"]["high"]},
-        "dreamer_iqm": {"point": est["dreamer"]["iqm"], "low": est["dreamer"]["low"], "high": est["dreamer"]["high"]},
-        "difference": {"point": diff["difference"], "low": diff["low"], "high": diff["high"]},
-        "p_director_better": {"point": poi["probability"], "low": poi["low"], "high": poi["high"]},
-        "higher_is_better": bool(higher_is_better),
-        "learned": bool(learned),
-        # One run per agent has no spread to resample: its "interval" is a point, so no verdict either.
-        "verdict": verdict((diff["low"], diff["high"]), higher_is_better, learned and min(runs.values()) >= 2),
-        "scale": scale,
-        "runs": runs,
-    }
+
+def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
+    """Verdicts for rows tested together: Holm's step-down correction (`statsmodels` multipletests) over the rows
+    that are tested, i.e. whose agents passed the gate and whose seed counts can reach p < alpha at all.
+
+    - "supported" / "contradicted": Holm-corrected p < alpha, on the claim's side or the other;
+    - "no significant difference": tested, corrected p >= alpha;
+    - "untestable with n = N vs M (smallest possible p = ...)": no arrangement of so few seeds reaches alpha;
+    - "not learned (...)": an agent failed the pre-treatment gate; a finding about that agent, not a test.
+    Returns new rows with "p_holm" (None where untested) and "verdict"."""
+    rows = [dict(r) for r in rows]
+    tested = [i for i, r in enumerate(rows) if r["learned"] and r["smallest_p"] < alpha]
+    corrected = multipletests([rows[i]["p"] for i in tested], alpha=alpha, method="holm")[1] if tested else []
+    holm = dict(zip(tested, (float(p) for p in corrected)))
+    for i, r in enumerate(rows):
+        r["p_holm"] = holm.get(i)
+        if not r["learned"]:
+            r["verdict"] = f"{NOT_LEARNED} ({r['gate']})" if r.get("gate") else NOT_LEARNED
+        elif i not in holm:
+            n = r["runs"]
+            r["verdict"] = (f"{UNTESTABLE} with n = {n['director']} vs {n['dreamer']} "
+                            f"(smallest possible p = {r['smallest_p']:.2g})")
+        elif holm[i] < alpha:
+            better = (r["difference"]["point"] > 0) == r["higher_is_better"]
+            r["verdict"] = SUPPORTED if better else CONTRADICTED
+        else:
+            r["verdict"] = NOT_SIGNIFICANT
+    return rows
 
 
 def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _ci(iv: dict, runs: int = 2) -> str:
-    if runs < 2:
-        return f"{_num(iv['point'])} (1 run: no CI)"
-    return f"{_num(iv['point'])} [{_num(iv['low'])}, {_num(iv['high'])}]"
-
-
 def findings_markdown(rows) -> str:
-    """A markdown table of `claim_row` rows (values are point [95% CI low, high])."""
-    head = ["claim", "measure", "Director IQM", "DreamerV3 IQM", "Director - DreamerV3", "P(Director better)",
-            "verdict", "scale"]
+    """A markdown table of claim rows, decided together (Holm across exactly these rows)."""
+    head = ["claim", "measure", "Director per seed", "DreamerV3 per seed", "Director - DreamerV3 [interval]",
+            "p (Holm)", "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        runs = r.get("runs", {"director": 2, "dreamer": 2})
-        both = min(runs.values())
-        cells = [r["claim"], r["measure"], _ci(r["director_iqm"], runs["director"]), _ci(r["dreamer_iqm"], runs["dreamer"]),
-                 _ci(r["difference"], both), _ci(r["p_director_better"], both), r["verdict"], r["scale"]]
+    for r in decide(rows):
+        d = r["difference"]
+        p = f"{r['p']:.2g}" + (f" ({r['p_holm']:.2g})" if r["p_holm"] is not None else " (not tested)")
+        cells = [r["claim"], r["measure"], ", ".join(_num(v) for v in r["director"]),
+                 ", ".join(_num(v) for v in r["dreamer"]),
+                 f"{_num(d['point'])} [{_num(d['low'])}, {_num(d['high'])}] ({d['label']})", p, r["verdict"],
+                 r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-AGENT_COLOURS = {"dreamer": "#1f77b4", "director": "#d62728"}
+AGENT_COLOURS = {"dreamer": "#1f77b4", "director": "#d62728", "director+wr": "#ff7f0e"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
@@ -93,6 +93,40 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
         fig.update_xaxes(title_text="environment steps", row=1, col=col)
     fig.update_yaxes(title_text=metric, row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=400, width=max(620, 460 * len(titles)))
+    return fig
+
+
+# Director's diagnostics (logged as interval means by the training loop): panel -> [(metric, line name), ...].
+DIRECTOR_PANELS = {
+    "return scale per critic": [("manager/return_scale_ext", "extrinsic"), ("manager/return_scale_expl", "exploration"),
+                                ("worker/return_scale", "worker goal")],
+    "advantage std (before its norm)": [("manager/advantage_std", "manager"), ("worker/advantage_std", "worker")],
+    "manager codes": [("manager/entropy", "entropy (nats)"), ("manager/distinct_codes", "distinct codes / batch")],
+    "goal reach per segment": [("goal/reach", "its goal"), ("goal/reach_random", "a random goal")],
+    "worker goal reward": [("worker/goal_reward", "goal reward")],
+}
+
+
+def director_diagnostics_figure(runs: dict, title: str = "Director diagnostics"):
+    """runs: {run name: metrics records}. One panel per diagnostic against environment steps, one dash per run:
+    per-critic return scale and advantage spread (is the manager's signal there?), code entropy and distinct codes
+    (does the manager commit?), goal reach against a random goal's and the worker's goal reward (can the worker
+    reach goals?). Metrics a run never logged (runs from before these diagnostics) are left out."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(DIRECTOR_PANELS), subplot_titles=list(DIRECTOR_PANELS))
+    dashes = ("solid", "dash", "dot", "dashdot")
+    for col, lines in enumerate(DIRECTOR_PANELS.values(), 1):
+        for i, (metric, label) in enumerate(lines):
+            for j, (run, records) in enumerate(runs.items()):
+                points = [(r["step"], r[metric]) for r in records if metric in r]
+                if not points:
+                    continue
+                x, y = zip(*points)
+                fig.add_scatter(x=x, y=y, mode="lines", name=f"{label} · {run}", legendgroup=label,
+                                line={"color": PALETTE[i], "dash": dashes[j % len(dashes)]}, row=1, col=col)
+        fig.update_xaxes(title_text="environment steps", row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white", height=380, width=300 * len(DIRECTOR_PANELS) + 200)
     return fig
 
 
