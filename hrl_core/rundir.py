@@ -173,3 +173,11 @@ def read_metrics(logdir: str | Path) -> list[dict]:
 
 def write_summary(logdir: str | Path, summary: dict) -> None:
     (Path(logdir) / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def read_summary(logdir: str | Path) -> dict:
+    """The run's last summary (step, updates, episodes, ...), written when training stops."""
+    path = Path(logdir) / "summary.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no summary at {path}; the run has not finished a training call yet")
+    return json.loads(path.read_text())

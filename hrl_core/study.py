@@ -231,6 +231,10 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
     variants = list(variants or FINETUNE_VARIANTS)
     for name in variants:
         check_choice("variants", name, FINETUNE_VARIANTS)
+    prefill = finetune_prefill(preset)
+    if steps <= prefill:
+        raise ValueError(f"steps={steps} is not valid for fine-tuning at the {preset} preset: updates start after a "
+                         f"{prefill}-step prefill, so steps must be > {prefill} (and well above it for curves)")
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     starts = {agent for agent, _, start in (FINETUNE_VARIANTS[v] for v in variants) if start}
     sources = {(agent, seed): require_run(runs, source_task, agent, seed) for agent in starts for seed in seeds}
@@ -252,11 +256,22 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
                 task=target_task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
                 resume=True, config={"train_parts": parts} if parts else None,
                 init_from=[sources[agent, seed] for seed in group] if start else None,
-                progress=progress and executor == "local", **_run_settings(steps, time_limit, options)),
+                prefill=prefill, progress=progress and executor == "local",
+                **_run_settings(steps, time_limit, options)),
                 cpus=make_config(preset).num_envs, logdir=folders[0], steps=steps))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
              files=[path / "config.json" for path in sources.values()])
     return paths
+
+
+def finetune_prefill(preset: str) -> int:
+    """Policy steps a fine-tuning run collects before its first update: one replayed sequence per environment. The
+    trained source needs no long prefill; the default (batch x length, 256 at the cpu preset) would leave a short
+    fine-tuning budget without a single update."""
+    from hrl_core.config import make_config
+
+    cfg = make_config(preset)
+    return cfg.batch_length * cfg.num_envs
 
 
 def steps_to_threshold(records: list[dict], threshold: float, metric: str = "episode/return", smooth: int = 3):
@@ -353,18 +368,24 @@ def finetune_results(paths: dict, episodes: int, threshold_fraction: float, step
     evaluation return and, on the same episodes, the uniform random policy's (computed once per novelty and seed),
     and the steps it needed to reach the novelty grade's threshold: `threshold_fraction` x the best variant's mean
     final training return on that grade. A run that never reaches it counts as `steps` (censored) with reached
-    False; with no positive final return on a grade there is no threshold and every run counts as `steps`."""
+    False; with no positive final return on a grade there is no threshold and every run counts as `steps`. A run
+    that made no update is an error: it would be its source, unchanged, scored as fine-tuned."""
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
-    from hrl_core.rundir import read_metrics
+    from hrl_core.rundir import read_metrics, read_summary
 
     rows, random = [], {}
     for (variant, novelty, seed), path in tqdm(paths.items(), desc="fine-tune evaluations", disable=not progress):
+        summary = read_summary(path)
+        updates = summary["updates"]
+        if not updates:
+            raise RuntimeError(f"fine-tuning run {path} made no updates in its {summary['step']} steps: it is its "
+                               "source unchanged; fine-tune for more steps than the prefill (study.finetune_prefill)")
         if (novelty, seed) not in random:
             random[novelty, seed] = evaluate_run(path, "train", episodes, policy="random")["results"][0]["mean_return"]
         records = read_metrics(path)
-        rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records,
+        rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records, "updates": updates,
                      "final_training_return": final_return(records),
                      "evaluation_return": evaluate_run(path, "train", episodes)["results"][0]["mean_return"],
                      "random_return": random[novelty, seed]})

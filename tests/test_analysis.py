@@ -126,6 +126,10 @@ def test_series_names_runs_and_errors(tmp_path):
         rundir.require_run(tmp_path, "walker_speed", "director", 0)
     with pytest.raises(ValueError, match="variants='nope' is not valid"):
         study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 10, variants=["nope"])
+    # Tiny preset: one 16-step sequence per environment (2) before the first update; a budget inside it trains nothing.
+    assert study.finetune_prefill("tiny") == 32
+    with pytest.raises(ValueError, match="steps=32 is not valid for fine-tuning at the tiny preset.*must be > 32"):
+        study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 32)
     with pytest.raises(ValueError, match="preset='huge' is not valid"):
         series.run_series("huge")
     with pytest.raises(ValueError, match="unknown notebook parameter option.* stpes; allowed options: .*steps"):
@@ -185,3 +189,12 @@ def test_generalization_claim_normalises_by_random_and_needs_learning():
     assert generalization_claim(rows_for(5.0), baseline, 3.0, "test", reps=200)["verdict"] == "supported"
     below = generalization_claim(rows_for(2.0), baseline, 3.0, "test", reps=200)
     assert below["verdict"].startswith("not learned")
+
+
+def test_finetune_results_refuse_a_run_without_updates(tmp_path):
+    """A fine-tuning run that made no update is its source unchanged: reading it as fine-tuned is an error."""
+    run = tmp_path / "finetune-maze_novel-both-dreamer-all-s0"
+    run.mkdir()
+    rundir.write_summary(run, {"step": 100, "updates": 0})
+    with pytest.raises(RuntimeError, match="made no updates in its 100 steps"):
+        study.finetune_results({("dreamer: all", "both", 0): run}, 1, 0.8, 100, progress=False)
