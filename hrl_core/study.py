@@ -252,9 +252,11 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
         for group in _groups(logdirs, steps, vectorized(vectorize), apart):
             options = {**source_options[group[0]], **({} if novelty is None else {"novelty": novelty})}
             folders = [logdirs[seed] for seed in group]
+            config = {**(update_options(sources[agent, group[0]]) if start else {}),
+                      **({"train_parts": parts} if parts else {})}
             jobs.append(Job(",".join(f.name for f in folders), train_seeds, dict(
                 task=target_task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
-                resume=True, config={"train_parts": parts} if parts else None,
+                resume=True, config=config or None,
                 init_from=[sources[agent, seed] for seed in group] if start else None,
                 prefill=prefill, progress=progress and executor == "local",
                 **_run_settings(steps, time_limit, options)),
@@ -262,6 +264,17 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
     run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
              files=[path / "config.json" for path in sources.values()])
     return paths
+
+
+def update_options(source) -> dict:
+    """The update options a fine-tuning run inherits from its source run, so that the state it carries over fits:
+    Director's normaliser, entropy, code mix and optimiser choices (a run trained before Director's own update keeps
+    the earlier one)."""
+    from hrl_core.config import LEGACY_DIRECTOR
+    from hrl_core.rundir import load_config
+
+    cfg, _ = load_config(source)
+    return {k: getattr(cfg, k) for k in LEGACY_DIRECTOR} if cfg.agent in DIRECTORS else {}
 
 
 def finetune_prefill(preset: str) -> int:

@@ -90,7 +90,7 @@ def random_batch(obs_space: dict, act_space, cfg: Config, seed: int = 0) -> dict
     return batch
 
 
-CARRIED = ("params", "slow_critic", "retnorm", "adapt")  # what --init-from carries; optimiser states restart
+CARRIED = ("params", "slow_critic", "retnorm", "advnorm", "adapt")  # what --init-from carries; optimisers restart
 
 
 def _shapes(tree):
@@ -98,9 +98,9 @@ def _shapes(tree):
 
 
 def _init_from(state, source: str | Path):
-    """`state` with every learned quantity of a trained run: parameters, slow critics, return normalisers and the
-    adapted scales (Director's goal KL weight and manager entropy scale). Optimiser states restart. A group whose
-    structure or shapes differ is an error naming it, never a silent skip."""
+    """`state` with every learned quantity of a trained run: parameters, slow critics, return normalisers (and
+    Director's advantage normalisers) and the adapted scales (Director's goal KL weight and manager entropy scales).
+    Optimiser states restart. A group whose structure or shapes differ is an error naming it, never a silent skip."""
     _, src_state, _ = load_agent(source)
     state = dict(state)
     for item in CARRIED:

@@ -247,7 +247,8 @@ def test_init_from_carries_every_learned_quantity(tmp_path):
     cfg, agent, fresh = agent_for("director", adapt_rate=0.5)
     assert not tree_equal(src_state["adapt"], fresh["adapt"]) and not tree_equal(src_state["retnorm"], fresh["retnorm"])
     state = _init_from(fresh, tmp_path / "src")
-    for item in ("params", "slow_critic", "retnorm", "adapt"):
+    assert not tree_equal(src_state["advnorm"], fresh["advnorm"])
+    for item in ("params", "slow_critic", "retnorm", "advnorm", "adapt"):
         assert tree_equal(state[item], src_state[item]), item
     assert tree_equal(state["opt"], fresh["opt"])
     _, _, other = agent_for("director", mlp_units=16)

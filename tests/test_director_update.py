@@ -221,3 +221,16 @@ def test_worker_objective_is_normalised_by_its_std():
     ratio = float(jnp.linalg.norm(a) / jnp.linalg.norm(b))
     expected = 1.0 / (float(metrics["std"]["worker/return_scale"]) * float(metrics["std"]["worker/advantage_std"]))
     assert ratio == pytest.approx(expected, rel=1e-2)
+
+
+def test_finetuning_inherits_the_source_update(tmp_path):
+    """A fine-tuning run takes its source's Director update options, so the carried state fits: a run written
+    before Director's own update hands on the earlier options; a DreamerV3 run hands on none."""
+    from hrl_core import study
+
+    old = {k: v for k, v in vars(make_config("cpu", agent="director")).items() if k not in LEGACY_DIRECTOR}
+    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "config": old}))
+    assert study.update_options(tmp_path) == LEGACY_DIRECTOR
+    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train",
+                                                      "config": vars(make_config("cpu", agent="dreamer"))}))
+    assert study.update_options(tmp_path) == {}
