@@ -86,8 +86,9 @@ def _null_family(rng, n: int, rows: int, seed: int) -> list[dict]:
 def test_false_positive_rate_under_no_difference(n, studies, monkeypatch):
     """Calibration: with no true difference in any of a study's 3 claim rows, the study states "supported" or
     "contradicted" for any row in at most 5% of simulated studies (plus 2.5 Monte Carlo standard errors): Holm
-    holds the family-wise rate. The earlier rule (a stratified-bootstrap CI of the IQM difference excluding 0) gave
-    a false verdict per row in 12% of studies at n = 5 and 33% at n = 2 (benchmarks/stats_calibration.py)."""
+    holds the family-wise rate. On one row of the same kind of simulation the earlier rule (a stratified-bootstrap CI
+    of the IQM difference excluding 0) gave a false verdict in 38% of studies at n = 2 and 31% at n = 5, against
+    0% and 4.5% for this test (benchmarks/stats_calibration.py, 200 studies; RESULTS.md)."""
     # statsmodels' multipletests calls gc.collect() on every call, which costs more than the whole test of a
     # row; collecting garbage changes no result, so the simulation skips it.
     monkeypatch.setattr(gc, "collect", lambda *args: 0)
