@@ -42,9 +42,11 @@ def _actor(agent, state, env, policy: str):
     return agent.initial_carry(1), act
 
 
-def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = "eval", record=None) -> list[float]:
-    """Runs whole episodes of one env; `record(obs, action, aux)` is called each step when given. `agent` and
-    `state` may be None for the random policy."""
+def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = "eval", record=None,
+                 forward_speeds: list | None = None) -> list[float]:
+    """Runs whole episodes of one env and returns their returns; `record(obs, action, aux)` is called each step when
+    given; `forward_speeds`, when given, gets each episode's mean forward speed (m/s, speed tasks: the velocity the
+    speed reward reads). `agent` and `state` may be None for the random policy."""
     check_choice("policy", policy, EVAL_POLICIES)
     carry0, act = _actor(agent, state, env, policy)
     key = jax.random.PRNGKey(seed)
@@ -52,7 +54,7 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = 
     for _ in range(episodes):
         obs = env.reset()
         carry = carry0
-        total = 0.0
+        total, velocities = 0.0, []
         while True:
             key, k = jax.random.split(key)
             action, carry, aux = act(obs, carry, k)
@@ -60,15 +62,19 @@ def run_episodes(agent, state, env, episodes: int, seed: int = 0, policy: str = 
                 record(obs, action, jax.device_get(aux))
             obs = env.step(action)
             total += float(obs["reward"])
+            velocities.append(getattr(env, "velocity", np.nan))
             if obs["is_last"]:
                 break
         returns.append(total)
+        if forward_speeds is not None:
+            forward_speeds.append(float(np.mean(velocities)))
     return returns
 
 
 def evaluate(agent, state, task: str, split: str | None, episodes: int, env_options: dict | None = None,
              seed: int = 0, speeds=None, policy: str = "eval", record=None) -> list[dict]:
-    """Mean return per target speed of `split` (speed tasks) or for the task itself; `record` as in run_episodes."""
+    """Mean return per target speed of `split` (speed tasks), with each episode's mean forward speed, or for the task
+    itself; `record` as in run_episodes."""
     from hrl_core.envs import SPEED_TASKS, make_env
     from hrl_core.envs.locomotion import SPEEDS
 
@@ -78,10 +84,12 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
         domain = task.split("_")[0]
         for speed in speeds or SPEEDS[domain][split or "train"]:
             env = make_env(task, seed=seed, speed=float(speed), **options)
-            returns = run_episodes(agent, state, env, episodes, seed, policy, record)
+            forward = []
+            returns = run_episodes(agent, state, env, episodes, seed, policy, record, forward)
             env.close()
             rows.append({"task": task, "split": split, "speed": float(speed), "returns": returns,
-                         "mean_return": float(np.mean(returns))})
+                         "mean_return": float(np.mean(returns)), "forward_speeds": forward,
+                         "mean_forward_speed": float(np.mean(forward))})
     else:
         env = make_env(task, seed=seed, **options)
         returns = run_episodes(agent, state, env, episodes, seed, policy, record)

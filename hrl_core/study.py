@@ -179,6 +179,26 @@ def retention_scores(rows: list[dict], agent: str, inside: bool) -> np.ndarray:
     return np.array(out)
 
 
+def speed_tracking(rows: list[dict], max_error: float = 0.5) -> dict:
+    """Whether one run tracks the commanded speed, from its training-speed evaluation rows (with each episode's mean
+    forward speed): the achieved speed rises with the target (least-squares slope > 0) and the mean relative error
+    |achieved - target| / target is below `max_error` (half the target by default). Runs evaluated before forward
+    speeds were recorded raise: the rule cannot be judged from returns, which a good posture earns without walking.
+    {"slope", "relative_error", "tracks"}."""
+    rows = [r for r in rows if r["speed"] is not None]
+    if len({r["speed"] for r in rows}) < 2:
+        raise ValueError("speed_tracking needs evaluations at two or more target speeds")
+    missing = [r["speed"] for r in rows if "mean_forward_speed" not in r]
+    if missing:
+        raise ValueError(f"evaluations at speeds {missing} have no forward speeds (written before they were "
+                         "recorded); evaluate the run again (hrl eval)")
+    target = np.array([r["speed"] for r in rows])
+    achieved = np.array([r["mean_forward_speed"] for r in rows])
+    slope = float(np.polyfit(target, achieved, 1)[0])
+    error = float(np.mean(np.abs(achieved - target) / target))
+    return {"slope": slope, "relative_error": error, "tracks": slope > 0 and error < max_error}
+
+
 def generalization_claims(rows: list[dict], baseline: list[dict], learned_factor: float, scale: str,
                           reps: int = 2000) -> list[dict]:
     """Claim (b) on a speed task, as retention: each run's return at held-out speeds over its own return at the

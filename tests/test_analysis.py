@@ -201,3 +201,28 @@ def test_finetune_results_refuse_a_run_without_updates(tmp_path):
     rundir.write_summary(run, {"step": 100, "updates": 0})
     with pytest.raises(RuntimeError, match="made no updates in its 100 steps"):
         study.finetune_results({("dreamer: all", "both", 0): run}, 1, 0.8, 100, progress=False)
+
+
+def test_speed_tracking_gate_by_hand():
+    """A run tracks speed when its achieved speed rises with the target and its mean relative error is below half
+    the target: achieved (0.8, 1.7, 2.5) at targets (1, 2, 3) -> slope 0.85, error (0.2 + 0.15 + 0.1667) / 3. A
+    walker that stands at 0.1 m/s whatever the target earns posture reward but does not track."""
+    def rows(achieved):
+        return [{"speed": float(v), "mean_forward_speed": a, "mean_return": 50.0} for v, a in zip((1, 2, 3), achieved)]
+
+    out = study.speed_tracking(rows((0.8, 1.7, 2.5)))
+    assert out["slope"] == pytest.approx(0.85) and out["relative_error"] == pytest.approx((0.2 + 0.15 + 0.5 / 3) / 3)
+    assert out["tracks"]
+    assert not study.speed_tracking(rows((0.1, 0.1, 0.1)))["tracks"]
+    with pytest.raises(ValueError, match="no forward speeds"):
+        study.speed_tracking([{"speed": 1.0, "mean_return": 1.0}, {"speed": 2.0, "mean_return": 1.0}])
+
+
+def test_evaluations_record_forward_speeds():
+    """Each evaluated speed row carries every episode's mean forward speed (the random policy on a short walker)."""
+    from hrl_core.evaluate import evaluate
+
+    rows = evaluate(None, None, "walker_speed", "train", 2, env_options={"time_limit": 0.2}, speeds=[1.0],
+                    policy="random")
+    assert len(rows[0]["forward_speeds"]) == 2 and np.isfinite(rows[0]["mean_forward_speed"])
+    assert abs(rows[0]["mean_forward_speed"]) < 1.0  # a random walker does not walk
