@@ -19,7 +19,7 @@ EXPECTED = {
     "04_generalization": (["generalization", "performance_profile"], ["summary", "rows", "claims", "random_baseline"]),
     "05_finetune_ablation": (["finetune_curves", "returns_both"], ["variants", "claims", "evaluation_return_iqm"]),
     "06_composition": (["tracking", "intervals"], ["claims", "code_change", "runs"]),
-    "07_findings": (["claims"], ["claims", "missing"]),
+    "07_findings": (["claims_per_seed", "claims"], ["claims", "missing"]),
 }
 
 

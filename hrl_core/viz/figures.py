@@ -246,10 +246,35 @@ def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: fl
     return fig
 
 
-def claim_intervals_figure(claims: list[dict], title: str = "Director - DreamerV3, 95% CIs"):
-    """Each claim's difference (Director - DreamerV3) with its CI, labelled with the verdict; 0 dashed."""
+def claim_intervals_figure(claims: list[dict], title: str = "Director - DreamerV3 over seeds"):
+    """Each claim's difference of per-seed means (Director - DreamerV3) with its interval over seeds, labelled with
+    the verdict; 0 dashed."""
     estimates = {f"{c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"] for c in claims}
-    return interval_figure(estimates, title, "Director - DreamerV3 (IQM difference)", reference=0.0)
+    return interval_figure(estimates, title, "Director - DreamerV3 (difference of per-seed means)", reference=0.0)
+
+
+def claim_seeds_figure(claims: list[dict], title: str = "Each claim, seed by seed"):
+    """One panel per claim row: every run's value (its mean over speeds, mazes and episodes) as a dot, Director and
+    DreamerV3 side by side, with each agent's mean as a bar; the panel title carries the verdict. What the test
+    decides on, shown whole: a reader sees how many seeds there are and how far apart they lie."""
+    from plotly.subplots import make_subplots
+
+    cols = min(3, max(1, len(claims)))
+    rows = -(-len(claims) // cols)
+    titles = [f"{c['claim'].split(' ', 1)[0]} {c['measure']}<br><sup>{c['verdict']}</sup>" for c in claims]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.5 / max(rows, 1))
+    for i, claim in enumerate(claims):
+        row, col = i // cols + 1, i % cols + 1
+        for agent, label in (("director", "Director"), ("dreamer", "DreamerV3")):
+            values = claim[agent]
+            fig.add_bar(x=[label], y=[float(np.mean(values))], marker_color=_rgba(AGENT_COLOURS[agent], 0.25),
+                        showlegend=False, hoverinfo="skip", row=row, col=col)
+            fig.add_scatter(x=[label] * len(values), y=values, mode="markers", showlegend=False,
+                            marker={"color": AGENT_COLOURS[agent], "size": 9, "line": {"width": 1, "color": "white"}},
+                            hovertemplate=f"{label} seed: %{{y:.3g}}<extra></extra>", row=row, col=col)
+    fig.update_layout(title=title, template="plotly_white", height=330 * rows, width=330 * cols + 80,
+                      font={"size": 11})
+    return fig
 
 
 def performance_profile_figure(profiles: dict, xaxis_title: str, title: str = "Performance profile"):
