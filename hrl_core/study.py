@@ -529,14 +529,18 @@ def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_fa
 
 
 def horizon_claim(measured: dict, learned: bool, scale: str, reps: int = 2000) -> dict:
-    """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of one decision's
-    effect in the agent's own decisions, lower for Director; a seed with no response counts as the whole window."""
+    """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of an equal K-step
+    perturbation (a random goal code held K steps against K random actions), in environment steps, lower for
+    Director. A run with no response, or one whose response had not decayed within the window, is censored at the
+    window: the window was too short to see its reach, which is at least that."""
     from hrl_core.analysis import stats
 
     def reach(result):
-        value = result["l90_decisions"]
-        return len(result["lags"]) / result["period"] if value is None else value
+        window = len(result["lags"])
+        value = result["l90_steps"]
+        return window if value is None or not result.get("decayed", True) else value
 
-    scores = {a: np.array([reach(r) for r in measured[a]]) for a in ("director", "dreamer")}
-    return stats.claim_row("(a) hierarchy shortens the effective horizon", "L90 of one decision, in own decisions",
+    scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in ("director", "dreamer")}
+    return stats.claim_row("(a) hierarchy shortens the effective horizon",
+                           "L90 of a K-step perturbation (environment steps)",
                            scores["director"], scores["dreamer"], False, learned, scale, reps)

@@ -49,6 +49,27 @@ def test_decision_response_is_zero_before_the_perturbation_and_counts_decisions(
     assert len(result["response"]) == 8 and min(result["response"]) >= 0
     # an untrained policy still moves the walker, so a random decision changes later rewards
     assert sum(result["response"]) > 0 and result["l90_steps"] is not None
+    # equal perturbations: Director's one goal code holds K steps; the flat agent gets K random actions
+    assert result["span"] == cfg.manager_period
+    assert 0 <= result["tail_fraction"] <= 1 and result["decayed"] == (result["tail_fraction"] < 0.1)
+
+
+def test_flat_perturbation_lasts_k_steps():
+    """The flat agent's perturbation replaces K = 4 decisions in a row: its rollout differs from the unperturbed one
+    at the K perturbed steps' actions, so rewards after t0 + 1 can differ, and each perturbed step counts a decision."""
+    from hrl_core.analysis.horizon import rollout_rewards
+
+    cfg = make_config("tiny", agent="dreamer", **SMALL)
+    make = lambda: make_env("walker_speed", seed=5, time_limit=1.0)  # noqa: E731
+    env = make()
+    agent = make_agent(cfg, env.obs_space, env.act_space)
+    state = agent.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(3)
+    one = rollout_rewards(agent, state, make, 12, 0, perturb_at=4, perturb_key=key, perturb_steps=1)
+    four = rollout_rewards(agent, state, make, 12, 0, perturb_at=4, perturb_key=key, perturb_steps=4)
+    assert one["decisions"] == four["decisions"] == 12
+    assert np.allclose(one["rewards"][:5], four["rewards"][:5])  # the same first random action at t0
+    assert not np.allclose(one["rewards"][5:], four["rewards"][5:])
 
 
 def synthetic_trace(steps=23, period=4, first=(0, 13)):

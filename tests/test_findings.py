@@ -58,14 +58,16 @@ def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
         study.finetune_claims(rows, "director: all", "dreamer: all", 2.0, "t", reps=REPS)
 
 
-def test_horizon_claim_censors_a_missing_response_at_the_window():
-    """A run without any response counts as the whole window in decisions (24 steps / K 4 = 6)."""
-    def result(l90, period):
-        return {"l90_decisions": l90, "period": period, "lags": list(range(24))}
-    measured = {"director": [result(None, 4), result(2.0, 4), result(1.0, 4)],
-                "dreamer": [result(10.0, 1), result(12.0, 1), result(11.0, 1)]}
+def test_horizon_claim_in_steps_censors_at_the_window():
+    """Claim (a) in environment steps: a run without a response, or whose response had not decayed in the window,
+    counts as the whole window (24 steps); others count their L90."""
+    def result(l90, decayed=True):
+        return {"l90_steps": l90, "l90_decisions": None, "period": 4, "lags": list(range(24)), "decayed": decayed}
+    measured = {"director": [result(None), result(8.0), result(5.0, decayed=False)],
+                "dreamer": [result(10.0), result(12.0), result(11.0)]}
     claim = study.horizon_claim(measured, True, "t", reps=REPS)
-    assert claim["director"] == [6.0, 2.0, 1.0] and not claim["higher_is_better"]
+    assert claim["director"] == [24.0, 8.0, 24.0] and not claim["higher_is_better"]
+    assert "environment steps" in claim["measure"]
     assert claim["verdict"].startswith(stats.UNTESTABLE)  # 3 vs 3 seeds can never reach p < 0.05
 
 

@@ -14,7 +14,7 @@ PARAMS = {"seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze
 
 EXPECTED = {
     "01_train": (["learning_curves", "final_return_walker_speed"], ["runs", "final_return_iqm"]),
-    "02_horizon_analysis": (["horizon"], ["table", "measured", "claim", "learned"]),
+    "02_horizon_analysis": (["horizon", "l90_own_decisions"], ["table", "measured", "claim", "learned"]),
     "03_goal_decoding": (["goals", "goal_reward"], ["decisions", "distinct_goal_codes", "mean_goal_reward"]),
     "04_generalization": (["generalization", "performance_profile"], ["summary", "rows", "claims", "random_baseline"]),
     "05_finetune_ablation": (["finetune_curves", "returns_both"], ["variants", "claims", "evaluation_return_iqm"]),

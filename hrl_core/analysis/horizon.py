@@ -7,10 +7,12 @@ Analytic measures, from the agent's constants:
     imagination in decisions:      horizon for the flat policy, horizon / K for the manager.
 
 Measured from rollouts (`decision_response`): replay one episode twice from the same seed, once as the policy
-acts (mean actions) and once with a single decision replaced at step t0 (flat: a uniformly random action for that
-step; Director: a uniformly random goal code, which the worker then pursues for K steps). The response at lag l is
-|r_perturbed(t0 + l) - r(t0 + l)|; its reach (L90) is the smallest lag by which 90% of the summed response has
-arrived, and the return sensitivity is |sum_l gamma^l (r_perturbed - r)(t0 + l)| over the window.
+acts (mean actions) and once perturbed for K steps from step t0, equally for both agents (Director: one uniformly
+random goal code, which the worker pursues for its K steps; flat: K uniformly random actions in a row). The
+response at lag l is |r_perturbed(t0 + l) - r(t0 + l)|; its reach (L90) is the smallest lag, in environment steps,
+by which 90% of the summed response has arrived, and the return sensitivity is |sum_l gamma^l (r_perturbed - r)(t0
++ l)| over the window. Whether the window was long enough is checked in the data: the response has decayed when
+its last quarter holds under 10% of the total. "In own decisions" (L90 / K for Director) is kept as a second view.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def horizon_table(discount: float, episode_steps: int, imagination_horizon: int,
 
 
 def _perturbed_step(agent):
-    """A jitted step that acts like `agent.policy(mode="mode")` but replaces this step's decision at random."""
+    """A jitted step that acts like `agent.policy(mode="mode")` but replaces this step's decision at random (the
+    rollout calls it once for Director, whose goal then holds K steps, and K times in a row for the flat agent)."""
     if agent.cfg.agent in DIRECTORS:  # a random goal code, decoded into a goal the worker pursues
         from hrl_core.agents.director import GoalAutoencoder
 
@@ -65,9 +68,9 @@ def _perturbed_step(agent):
 
 
 def rollout_rewards(agent, state, env_fn, steps: int, seed: int = 0, perturb_at: int | None = None,
-                    perturb_key=None, steps_fns=None) -> dict:
-    """Rewards of one episode from a fresh `env_fn()`, mean actions, optionally one decision replaced.
-    `steps_fns` = (policy, perturbed step), jitted once by the caller for many rollouts."""
+                    perturb_key=None, steps_fns=None, perturb_steps: int = 1) -> dict:
+    """Rewards of one episode from a fresh `env_fn()`, mean actions, optionally the decisions of `perturb_steps`
+    steps from `perturb_at` replaced. `steps_fns` = (policy, perturbed step), jitted once by the caller."""
     policy, perturbed = steps_fns or (jax.jit(agent.policy, static_argnames="mode"), _perturbed_step(agent))
     env = env_fn()
     key = jax.random.PRNGKey(seed)
@@ -77,8 +80,8 @@ def rollout_rewards(agent, state, env_fn, steps: int, seed: int = 0, perturb_at:
     for t in range(steps):
         key, k = jax.random.split(key)
         batch = policy_obs(obs, add_batch=True)
-        if t == perturb_at:
-            action, carry = perturbed(state, carry, batch, perturb_key)
+        if perturb_at is not None and perturb_at <= t < perturb_at + perturb_steps:
+            action, carry = perturbed(state, carry, batch, jax.random.fold_in(perturb_key, t - perturb_at))
             decisions += 1
         else:
             action, carry, aux = policy(state, carry, batch, k, mode="mode")
@@ -100,12 +103,15 @@ def l90(response) -> int | None:
 
 
 def decision_response(agent, state, env_fn, perturbations: int, window: int, seed: int = 0,
-                      discount: float | None = None, progress: bool = True) -> dict:
-    """The mean reward response to one replaced decision (see the module docstring), over `perturbations` decision
-    times t0 spread through one episode, plus decisions per episode counted in the unperturbed rollout."""
+                      discount: float | None = None, progress: bool = True, span: int | None = None) -> dict:
+    """The mean reward response to a K-step perturbation (see the module docstring), over `perturbations` decision
+    times t0 spread through one episode, plus decisions per episode counted in the unperturbed rollout. `span` is
+    the flat agent's number of random actions (default: its config's manager_period, the K Director's goals hold
+    for at the same preset); Director's span is its own K."""
     from tqdm.auto import tqdm
 
     period = agent.cfg.manager_period if agent.cfg.agent in DIRECTORS else 1
+    span = period if period > 1 else (agent.cfg.manager_period if span is None else span)
     discount = agent.cfg.discount if discount is None else discount
     fns = (jax.jit(agent.policy, static_argnames="mode"), _perturbed_step(agent))
     base = rollout_rewards(agent, state, env_fn, 10**9, seed, steps_fns=fns)
@@ -117,7 +123,7 @@ def decision_response(agent, state, env_fn, perturbations: int, window: int, see
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(starts))
     for t0, k in tqdm(list(zip(starts, keys)), desc="perturbed rollouts", disable=not progress):
         pert = rollout_rewards(agent, state, env_fn, int(t0) + window, seed, perturb_at=int(t0), perturb_key=k,
-                               steps_fns=fns)
+                               steps_fns=fns, perturb_steps=1 if period > 1 else span)
         before = np.abs(pert["rewards"][:t0] - base["rewards"][:t0]).max(initial=0.0)
         if before > 1e-6:  # both rollouts must agree until the perturbation, or the comparison means nothing
             raise RuntimeError(f"rollouts differ before the perturbation at t0={t0} (by {before}); the environment "
@@ -127,7 +133,9 @@ def decision_response(agent, state, env_fn, perturbations: int, window: int, see
         sensitivities.append(abs(float(np.sum(discount ** np.arange(window) * diff))))
     mean = np.mean(responses, 0)
     reach = l90(mean)
+    tail = float(mean[-(window // 4):].sum() / mean.sum()) if mean.sum() > 0 else 0.0
     return {"period": period, "episode_steps": length, "decisions_per_episode": base["decisions"],
             "starts": starts.tolist(), "lags": np.arange(window).tolist(), "response": mean.tolist(),
             "responses": np.asarray(responses).tolist(), "return_sensitivity": float(np.mean(sensitivities)),
-            "l90_steps": reach, "l90_decisions": None if reach is None else reach / period}
+            "l90_steps": reach, "l90_decisions": None if reach is None else reach / period, "span": span,
+            "tail_fraction": tail, "decayed": tail < 0.1}
