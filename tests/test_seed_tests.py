@@ -87,8 +87,8 @@ def test_false_positive_rate_under_no_difference(n, studies, monkeypatch):
     """Calibration: with no true difference in any of a study's 3 claim rows, the study states "supported" or
     "contradicted" for any row in at most 5% of simulated studies (plus 2.5 Monte Carlo standard errors): Holm
     holds the family-wise rate. On one row of the same kind of simulation the earlier rule (a stratified-bootstrap CI
-    of the IQM difference excluding 0) gave a false verdict in 38% of studies at n = 2 and 31% at n = 5, against
-    0% and 4.5% for this test (benchmarks/stats_calibration.py, 200 studies; RESULTS.md)."""
+    of the IQM difference excluding 0) gave a false verdict in 38%, 31% and 25% of studies at n = 2, 5 and 10,
+    against 0%, 4.5% and 5% for this test (benchmarks/stats_calibration.py, 200 studies; RESULTS.md)."""
     # statsmodels' multipletests calls gc.collect() on every call, which costs more than the whole test of a
     # row; collecting garbage changes no result, so the simulation skips it.
     monkeypatch.setattr(gc, "collect", lambda *args: 0)
