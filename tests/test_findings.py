@@ -45,8 +45,9 @@ def test_composition_claims_gate_on_the_training_speeds_not_the_outcome():
 
 
 def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
-    """Two grades x 5 seeds: the Director variant needs 100 steps where DreamerV3 needs 300 and returns 0.9 vs 0.8
-    against random 0.1 (both learned at factor 2): steps supported (lower), return supported (higher)."""
+    """Two grades x 5 seeds: the Director variant needs 100 steps where DreamerV3 needs 300 and returns 0.9 vs 0.8,
+    both sources past the gate on the source maze: steps supported (lower), return supported (higher). A source that
+    failed the gate makes the rows "not learned", naming it."""
     rows = []
     for s in range(5):
         for g in ("colours", "both"):
@@ -55,12 +56,16 @@ def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
                          "evaluation_return": 0.9 + 0.01 * s})
             rows.append({**base, "variant": "dreamer: all", "steps_to_threshold": 300 + s,
                          "evaluation_return": 0.8 + 0.01 * s})
-    steps, ret = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", 2.0, "t", reps=REPS)
+    source = {"learned": True, "normalised_iqm": {"director": 2.5, "dreamer": 3.0}, "learned_factor": 2.0}
+    steps, ret = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", source, "t", reps=REPS)
     assert steps["verdict"] == stats.SUPPORTED and steps["difference"]["point"] == pytest.approx(-200)
     assert steps["director"] == [100.0, 101.0, 102.0, 103.0, 104.0]  # one value per seed, grades averaged
     assert ret["verdict"] == stats.SUPPORTED
     with pytest.raises(ValueError, match="no fine-tuning run"):
-        study.finetune_claims(rows, "director: all", "dreamer: all", 2.0, "t", reps=REPS)
+        study.finetune_claims(rows, "director: all", "dreamer: all", source, "t", reps=REPS)
+    failed = {"learned": False, "normalised_iqm": {"director": 0.27, "dreamer": 3.0}, "learned_factor": 2.0}
+    gated = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", failed, "t", reps=REPS)
+    assert gated[0]["verdict"] == "not learned (director reached 0.27x random on the source maze, below 2x)"
 
 
 def test_horizon_claim_in_steps_censors_at_the_window():
