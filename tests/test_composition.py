@@ -70,3 +70,15 @@ def test_code_change_rate_after_switches_against_elsewhere():
     assert rates["elsewhere"] == 0.0 and rates["decisions_elsewhere"] == 17
     with pytest.raises(ValueError, match="Director only"):
         composition.code_change_rate({"target": target}, window=8)
+
+
+def test_fixed_speed_error_over_the_steps_after_each_switch():
+    """Schedule 2 -> 5 over 50 steps, switch at step 20. The fixed-speed episodes at 5 m/s run at 4 and 6 m/s: over
+    steps 20-49 their error is 1 each, whatever they do before step 20; the switched episode's own error there is
+    its `tracking` error, so the ratio isolates what the switch costs."""
+    switched = {"target": np.array([2.0] * 20 + [5.0] * 30), "velocity": np.full(50, 3.0)}
+    fixed = {5.0: [{"velocity": np.concatenate([np.zeros(20), np.full(30, v)])} for v in (4.0, 6.0)]}
+    assert composition.fixed_speed_error([switched], fixed) == pytest.approx(1.0)
+    assert composition.tracking(switched)[0]["error"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no fixed-speed episodes at 5.0 m/s"):
+        composition.fixed_speed_error([switched], {2.0: fixed[5.0]})

@@ -8,6 +8,10 @@ codes, then measures:
     settle steps     steps from a switch until |velocity - target| <= tolerance x target holds for `hold`
                      consecutive steps (the segment's length when it never does: censored at the segment's end);
                      the default tolerance, 0.5, is the speed reward's margin, where the move reward is half;
+    fixed-speed error the same run's mean |velocity - target| in episodes whose target stays at one speed, over
+                     exactly the steps of each segment that follows a switch (same start states): what tracking
+                     costs without a switch, so that error after switches / fixed-speed error measures what
+                     switching itself costs, apart from how well the run tracks any speed;
     code change rate (Director) the fraction of manager decisions whose code differs from the previous decision's,
                      in a window of `window` steps after each switch and everywhere else. A manager that composes
                      skills should change its goals when the task changes, so the rate after switches is higher.
@@ -65,10 +69,23 @@ def tracking(episode: dict, tolerance: float = 0.5, hold: int = 10) -> list[dict
     for start, end in zip(bounds[:-1], bounds[1:]):
         goal = float(target[start])
         settle = settle_steps(velocity[start:end], goal, tolerance, hold)
-        rows.append({"step": int(start), "target": goal, "previous": float(target[start - 1]),
+        rows.append({"step": int(start), "end": int(end), "target": goal, "previous": float(target[start - 1]),
                      "error": float(np.mean(np.abs(velocity[start:end] - goal))),
                      "settle_steps": int(settle), "settled": settle < end - start})
     return rows
+
+
+def fixed_speed_error(switched: list[dict], fixed: dict) -> float:
+    """Mean |velocity - target| of the fixed-speed episodes `fixed` {speed: [episodes at that constant target]},
+    over the steps of every segment of the `switched` episodes that starts at a switch, at that segment's target."""
+    errors = []
+    for episode in switched:
+        for segment in tracking(episode):
+            if segment["target"] not in fixed:
+                raise ValueError(f"no fixed-speed episodes at {segment['target']} m/s; have {sorted(fixed)}")
+            errors += [np.mean(np.abs(np.asarray(f["velocity"][segment["step"]:segment["end"]]) - segment["target"]))
+                       for f in fixed[segment["target"]]]
+    return float(np.mean(errors)) if errors else float("nan")
 
 
 def code_change_rate(episode: dict, window: int) -> dict:

@@ -13,6 +13,11 @@ whole row of speeds.
                 smallest p 0.1; 5 vs 5: 0.008); "not learned (...)" when an agent failed the gate.
     effect      the difference of means with a percentile bootstrap over seeds (`seed_interval`), labelled
                 "range of N seeds" below 5 runs a group, where it is little more than that.
+    censored    a measure some runs never reach within their budget (steps to a threshold): those runs are
+                censored, known only to lie above the budget, and neither scored as the budget nor dropped. The test
+                is then the same exact permutation test on the pooled ranks (censored runs tie above every reached
+                one; the exact Mann-Whitney test), and the effect is the probability that a Director run does
+                better than a DreamerV3 run (ties half), bootstrapped over seeds (`superiority_interval`).
 
 Describing results (figures). Scores are arrays of shape (runs, tasks): one row per run, one column per task, speed
 or maze (a 1-D array is one column). Following rliable (Agarwal et al. 2021):
@@ -186,6 +191,48 @@ def permutation_p(x, y, resamples: int = 20_000, seed: int = 0) -> float:
     return float(min(1.0, result.pvalue))
 
 
+def _ranks(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled ranks of two groups (ties averaged; +inf, a censored run, ties above every finite value)."""
+    pooled = scipy.stats.rankdata(np.concatenate([x, y]))
+    return pooled[:len(x)], pooled[len(x):]
+
+
+def superiority_interval(x, y, lower_is_better: bool, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """P(a run of x does better than a run of y), ties counted half (the Mann-Whitney U / (n_x n_y)), with a
+    percentile bootstrap over seeds: {"point", "low", "high", "label"}. Works on censored values (+inf): two
+    censored runs tie, a reached run beats a censored one. 0.5 is no difference."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    sign = -1.0 if lower_is_better else 1.0
+
+    def prob(a, b):  # a: (..., n_x), b: (..., n_y)
+        d = sign * (a[..., :, None] - b[..., None, :])
+        d = np.where(np.isnan(d), 0.0, d)  # inf - inf: both censored, a tie
+        return ((d > 0) + 0.5 * (d == 0)).mean((-1, -2))
+
+    rng = np.random.default_rng(seed)
+    boot = prob(rng.choice(x, (reps, len(x))), rng.choice(y, (reps, len(y))))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    n = min(len(x), len(y))
+    span = f"{level:.0%} bootstrap over seeds" if n >= 5 else f"range of {n} seed{'s' if n != 1 else ''}"
+    return {"point": float(prob(x, y)), "low": float(low), "high": float(high),
+            "label": f"P(Director better), {span}"}
+
+
+def mean_interval(x, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """One group's mean over seeds with a percentile bootstrap interval (its runs resampled with replacement):
+    {"point", "low", "high", "label"}; below 5 runs, about their range. A gate passes on this interval, not on the
+    point: one lucky seed does not make an agent learned."""
+    x = np.asarray(x, np.float64).reshape(-1)
+    if len(x) < 1 or not np.all(np.isfinite(x)):
+        raise ValueError(f"mean_interval needs one or more finite values, got {x.tolist()}")
+    boot = np.random.default_rng(seed).choice(x, (reps, len(x))).mean(1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    label = f"{level:.0%} bootstrap over seeds" if len(x) >= 5 else f"range of {len(x)} seed{'s' if len(x) != 1 else ''}"
+    return {"point": float(x.mean()), "low": float(low), "high": float(high), "label": label}
+
+
 def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
     """mean(x) - mean(y) with a percentile bootstrap interval over seeds (each group's runs resampled with
     replacement): {"point", "low", "high", "label"}. Below 5 runs a group the interval is little more than the range
@@ -201,20 +248,38 @@ def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) ->
 
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
-              scale: str, reps: int = 2000, seed: int = 0, gate: str = "") -> dict:
+              scale: str, reps: int = 2000, seed: int = 0, gate: str = "", censored: bool = False) -> dict:
     """One findings-table row: each run's value (its mean over the columns of its score row), the difference of the
     agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is decided together
     with the other rows (`decide`: Holm's correction across them); the row holds the verdict it would get alone.
 
     Scores are (runs, tasks) or (runs,). `learned` is the pre-treatment gate: both agents passed the skill the claim
     starts from (the caller's rule; `gate` says in words which rule, or who failed it). `higher_is_better` gives the
-    claim's direction: Director does better means a higher value, or a lower one (errors, steps to a threshold)."""
-    director, dreamer = per_seed(director_scores), per_seed(dreamer_scores)
-    row = {"claim": claim, "measure": measure, "director": director.tolist(), "dreamer": dreamer.tolist(),
-           "runs": {"director": len(director), "dreamer": len(dreamer)},
-           "difference": seed_interval(director, dreamer, reps, seed),
-           "p": permutation_p(director, dreamer, seed=seed), "smallest_p": smallest_p(len(director), len(dreamer)),
-           "higher_is_better": bool(higher_is_better), "learned": bool(learned), "gate": gate, "scale": scale}
+    claim's direction: Director does better means a higher value, or a lower one (errors, steps to a threshold).
+
+    `censored`: the scores are one value per run, +inf for a run censored at its budget (see the module's
+    docstring); the test is on ranks and the effect is P(Director better). Censored values are stored as None."""
+    if censored:
+        director, dreamer = (np.asarray(v, np.float64).reshape(-1) for v in (director_scores, dreamer_scores))
+        if np.isnan(director).any() or np.isnan(dreamer).any() or np.isneginf(np.concatenate([director, dreamer])).any():
+            raise ValueError("censored scores must be numbers, or +inf for a run censored at its budget")
+        rank_director, rank_dreamer = _ranks(director, dreamer)
+        p = permutation_p(rank_director, rank_dreamer, seed=seed)
+        effect = superiority_interval(director, dreamer, not higher_is_better, reps, seed)
+        better = effect["point"] > 0.5
+        listed = {"director": [None if np.isinf(v) else float(v) for v in director],
+                  "dreamer": [None if np.isinf(v) else float(v) for v in dreamer]}
+    else:
+        director, dreamer = per_seed(director_scores), per_seed(dreamer_scores)
+        p = permutation_p(director, dreamer, seed=seed)
+        effect = seed_interval(director, dreamer, reps, seed)
+        better = (effect["point"] > 0) == bool(higher_is_better)
+        listed = {"director": director.tolist(), "dreamer": dreamer.tolist()}
+    row = {"claim": claim, "measure": measure, **listed,
+           "runs": {"director": len(director), "dreamer": len(dreamer)}, "difference": effect, "p": p,
+           "smallest_p": smallest_p(len(director), len(dreamer)), "higher_is_better": bool(higher_is_better),
+           "director_better": bool(better), "censored": bool(censored), "learned": bool(learned), "gate": gate,
+           "scale": scale}
     return decide([row])[0]
 
 
@@ -240,20 +305,22 @@ def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
             r["verdict"] = (f"{UNTESTABLE} with n = {n['director']} vs {n['dreamer']} "
                             f"(smallest possible p = {r['smallest_p']:.2g})")
         elif holm[i] < alpha:
-            better = (r["difference"]["point"] > 0) == r["higher_is_better"]
+            better = r.get("director_better", (r["difference"]["point"] > 0) == r["higher_is_better"])
             r["verdict"] = SUPPORTED if better else CONTRADICTED
         else:
             r["verdict"] = NOT_SIGNIFICANT
     return rows
 
 
-def _num(v: float) -> str:
+def _num(v: float | None) -> str:
+    if v is None:
+        return "censored"
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
 def findings_markdown(rows) -> str:
     """A markdown table of claim rows, decided together (Holm across exactly these rows)."""
-    head = ["claim", "measure", "Director per seed", "DreamerV3 per seed", "Director - DreamerV3 [interval]",
+    head = ["claim", "measure", "Director per seed", "DreamerV3 per seed", "effect [interval]",
             "p (Holm)", "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in decide(rows):
@@ -261,7 +328,8 @@ def findings_markdown(rows) -> str:
         p = f"{r['p']:.2g}" + (f" ({r['p_holm']:.2g})" if r["p_holm"] is not None else " (not tested)")
         cells = [r["claim"], r["measure"], ", ".join(_num(v) for v in r["director"]),
                  ", ".join(_num(v) for v in r["dreamer"]),
-                 f"{_num(d['point'])} [{_num(d['low'])}, {_num(d['high'])}] ({d['label']})", p, r["verdict"],
+                 ("" if r.get("censored") else "Director - DreamerV3 ")
+                 + f"{_num(d['point'])} [{_num(d['low'])}, {_num(d['high'])}] ({d['label']})", p, r["verdict"],
                  r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -68,9 +68,10 @@ def _colour(name: str, index: int) -> str:
     return AGENT_COLOURS.get(name, PALETTE[index % len(PALETTE)])
 
 
-def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Learning curves", points: int = 40):
+def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Learning curves", points: int = 40,
+                  thresholds: dict | None = None):
     """panels: {panel title: {line name: [metrics records of one run, ...]}} -> one panel each, lines overlaid with
-    the mean over runs and a min-max band."""
+    the mean over runs and a min-max band; `thresholds` {panel title: value} draws a dashed line there."""
     from plotly.subplots import make_subplots
 
     titles = list(panels)
@@ -90,6 +91,9 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
             ys = [resample(*zip(*s), grid) for s in series]
             mean_band(fig, grid, ys, name, _colour(name, names.index(name)), 1, col, showlegend=name not in shown)
             shown.add(name)
+        if thresholds and panel in thresholds:
+            fig.add_hline(y=thresholds[panel], line_dash="dash", line_color="grey", row=1, col=col,
+                          annotation_text="threshold", annotation_position="top left")
         fig.update_xaxes(title_text="environment steps", row=1, col=col)
     fig.update_yaxes(title_text=metric, row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", height=400, width=max(620, 460 * len(titles)))
@@ -249,7 +253,8 @@ def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: fl
 def claim_intervals_figure(claims: list[dict], title: str = "Director - DreamerV3 over seeds"):
     """Each claim's difference of per-seed means (Director - DreamerV3) with its interval over seeds, labelled with
     the verdict; 0 dashed."""
-    estimates = {f"{c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"] for c in claims}
+    estimates = {f"{c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"] for c in claims
+                 if not c.get("censored")}  # a censored row's effect is a probability, on another axis
     return interval_figure(estimates, title, "Director - DreamerV3 (difference of per-seed means)", reference=0.0)
 
 
@@ -265,13 +270,23 @@ def claim_seeds_figure(claims: list[dict], title: str = "Each claim, seed by see
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.5 / max(rows, 1))
     for i, claim in enumerate(claims):
         row, col = i // cols + 1, i % cols + 1
+        finite = [v for agent in ("director", "dreamer") for v in claim[agent] if v is not None]
+        ceiling = 1.1 * max(finite) if finite else 1.0  # where censored runs (None: above the budget) are drawn
         for agent, label in (("director", "Director"), ("dreamer", "DreamerV3")):
             values = claim[agent]
-            fig.add_bar(x=[label], y=[float(np.mean(values))], marker_color=_rgba(AGENT_COLOURS[agent], 0.25),
-                        showlegend=False, hoverinfo="skip", row=row, col=col)
-            fig.add_scatter(x=[label] * len(values), y=values, mode="markers", showlegend=False,
+            reached = [v for v in values if v is not None]
+            if reached:
+                fig.add_bar(x=[label], y=[float(np.mean(reached))], marker_color=_rgba(AGENT_COLOURS[agent], 0.25),
+                            showlegend=False, hoverinfo="skip", row=row, col=col)
+            fig.add_scatter(x=[label] * len(reached), y=reached, mode="markers", showlegend=False,
                             marker={"color": AGENT_COLOURS[agent], "size": 9, "line": {"width": 1, "color": "white"}},
                             hovertemplate=f"{label} seed: %{{y:.3g}}<extra></extra>", row=row, col=col)
+            censored = len(values) - len(reached)
+            if censored:
+                fig.add_scatter(x=[label] * censored, y=[ceiling] * censored, mode="markers", showlegend=False,
+                                marker={"color": AGENT_COLOURS[agent], "size": 10, "symbol": "triangle-up"},
+                                hovertemplate=f"{label} seed: censored (never reached)<extra></extra>", row=row,
+                                col=col)
     fig.update_layout(title=title, template="plotly_white", height=330 * rows, width=330 * cols + 80,
                       font={"size": 11})
     return fig
