@@ -45,7 +45,9 @@ def document(rows: list[dict], missing: list[str], title: str) -> str:
              "agents passed the gate on the skill the claim starts from, checked before the treatment; "
              f'"{stats.UNTESTABLE}" when no arrangement of so few seeds can reach {stats.ALPHA}; '
              f'"{stats.NOT_LEARNED}" when an agent failed the gate. The interval is a percentile bootstrap over '
-             "seeds (below 5 seeds a group, about their range).", ""]
+             "seeds (below 5 seeds a group, about their range). Steps to a threshold are censored for runs that "
+             "never reach it (listed as censored): that row is tested on ranks, censored runs tying above every "
+             "run that reached it, and its effect is P(Director better).", ""]
     if rows:
         lines += ["Sources: " + ", ".join(sorted({f"notebooks/{r['notebook']}.ipynb" for r in rows})) + ".", ""]
     if missing:
