@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from hrl_core import conv
+
 sg = jax.lax.stop_gradient
 
 
@@ -175,20 +177,22 @@ class MLP(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """Stride-2 convolutions from 64x64 down to 4x4, LayerNorm + SiLU, flattened."""
+    """Stride-2 convolutions from 64x64 down to 4x4, LayerNorm + SiLU, flattened (hrl_core/conv.py: nn.Conv's
+    results, with faster gradients on a CPU)."""
 
     channels: Sequence[int]
 
     @nn.compact
     def __call__(self, image):
         x = image.astype(jnp.float32) / 255.0 - 0.5
-        for ch in self.channels:
-            x = nn.silu(nn.LayerNorm()(nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
+        for i, ch in enumerate(self.channels):  # named as nn.Conv's, so earlier runs' parameters load
+            x = nn.silu(nn.LayerNorm()(conv.flat(conv.Down(ch, name=f"Conv_{i}"), x)))
         return x.reshape(*x.shape[:-3], -1)
 
 
 class ImageDecoder(nn.Module):
-    """Mirror of the encoder: a linear map to 4x4 features, then stride-2 transposed convolutions to 64x64x3."""
+    """Mirror of the encoder: a linear map to 4x4 features, then stride-2 transposed convolutions to 64x64x3
+    (hrl_core/conv.py: nn.ConvTranspose's results, computed as sub-pixel convolutions)."""
 
     channels: Sequence[int]
 
@@ -196,9 +200,10 @@ class ImageDecoder(nn.Module):
     def __call__(self, feat):
         chans = list(self.channels)[::-1]
         x = nn.Dense(4 * 4 * chans[0])(feat).reshape(*feat.shape[:-1], 4, 4, chans[0])
-        for ch in chans[1:]:
-            x = nn.silu(nn.LayerNorm()(nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
-        return nn.ConvTranspose(3, (4, 4), strides=(2, 2), padding="SAME")(x) + 0.5  # image in [0, 1]
+        for i, ch in enumerate(chans[1:]):  # named as nn.ConvTranspose's, so earlier runs' parameters load
+            x = nn.silu(nn.LayerNorm()(conv.flat(conv.Up(ch, name=f"ConvTranspose_{i}"), x)))
+        out = conv.Up(3, use_bias=True, name=f"ConvTranspose_{len(chans) - 1}")
+        return conv.flat(out, x) + 0.5  # image in [0, 1]
 
 
 class BlockLinear(nn.Module):

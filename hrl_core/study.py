@@ -590,10 +590,9 @@ def tracking_from_rows(rows: list[dict], agents, max_error: float = 0.5, reps: i
         error = stats.mean_interval([r["relative_error"] for r in runs], reps)
         agents_out[agent] = {"slope": slope, "relative_error": error, "per_seed": runs}
         if not (slope["low"] > 0 and error["high"] < max_error):
-            failures.append(f"{agent} did not track the commanded speed (relative error {error['point']:.2g} "
+            failures.append(f"{agent} did not track the target speed: error {error['point']:.2g} of it "
                             f"[{error['low']:.2g}, {error['high']:.2g}], slope {slope['point']:.2g} "
-                            f"[{slope['low']:.2g}, {slope['high']:.2g}] m/s per m/s; needs error < {max_error:g}, "
-                            "slope > 0)")
+                            f"[{slope['low']:.2g}, {slope['high']:.2g}]")
     return {"learned": not failures, "rule": f"tracks the target speed: slope > 0, relative error < {max_error:g}, "
             "interval over seeds", "agents": agents_out, "failures": failures}
 
