@@ -15,7 +15,8 @@
 #   log.txt                every command with its wall clock
 #
 # --small runs the same stages at the tiny preset, 1 and 2 seeds, without the FLOP count, with 2 env workers and a
-# short run: a few minutes on a CPU. The tests run it that way (tests/test_gpu_check.py). GPU_CHECK_SECONDS (default 530) is the whole
+# short run: a few minutes on a CPU (budget 360 s). The tests run it that way (tests/test_gpu_check.py).
+# GPU_CHECK_SECONDS (default 530) is the whole
 # budget; each stage gets a timeout from what is left, so a slow compile cannot push the check past it.
 set -uo pipefail
 out=${1:?usage: scripts/gpu_check.sh OUT [--small]}
@@ -30,7 +31,7 @@ export MUJOCO_GL=${MUJOCO_GL:-egl}
 mkdir -p "$out"
 start=$(date +%s)
 if [[ -n $small ]]; then
-    budget=${GPU_CHECK_SECONDS:-240} presets=(tiny) seeds=1,2 updates=2 workers=2 run_preset=tiny reserve=40 flops= env_seconds=3 run_cap=60
+    budget=${GPU_CHECK_SECONDS:-360} presets=(tiny) seeds=1,2 updates=2 workers=2 run_preset=tiny reserve=100 flops= env_seconds=3 run_cap=60
 else
     budget=${GPU_CHECK_SECONDS:-530} presets=(size1m S) seeds=1,4,8 updates=10 workers=16 run_preset=S reserve=150 flops=1 env_seconds=10 run_cap=100000
 fi
@@ -54,18 +55,20 @@ stage() {  # stage NAME SECONDS OUTFILE COMMAND...: runs COMMAND under a timeout
 { nvidia-smi 2>/dev/null || lscpu | head -20; "$python" -c "import jax; print(jax.default_backend(), jax.devices())"; } \
     > "$out/device.txt" 2>&1
 
+benches=$(( ${#presets[@]} * 2 * (${flops:-0} + 1) ))  # bench stages still to run; each gets an equal share
+share() { echo $(( ($(left) - reserve) / benches )); }
 for preset in "${presets[@]}"; do
     for agent in dreamer director; do
         # FLOPs and the fraction of peak for one seed (a second, larger compile; not --small); rates alone for the
         # vectorized rows.
         if [[ -n $flops ]]; then
-            share=$(( ($(left) - reserve) / 4 ))
-            stage "train $preset $agent 1 seed, FLOPs" "$share" "$out/flops_${preset}_${agent}.json" \
+            stage "train $preset $agent 1 seed, FLOPs" "$(share)" "$out/flops_${preset}_${agent}.json" \
                 "$hrl" bench train --preset "$preset" --agent "$agent" --updates "$updates" --seeds 1
+            benches=$((benches - 1))
         fi
-        share=$(( ($(left) - reserve) / 3 ))
-        stage "train $preset $agent seeds $seeds" "$share" "$out/train_${preset}_${agent}.json" \
+        stage "train $preset $agent seeds $seeds" "$(share)" "$out/train_${preset}_${agent}.json" \
             "$hrl" bench train --preset "$preset" --agent "$agent" --updates "$updates" --seeds "$seeds" --no-flops
+        benches=$((benches - 1))
     done
 done
 

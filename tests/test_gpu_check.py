@@ -17,9 +17,9 @@ def test_gpu_check_runs_every_stage_and_reports_them(tmp_path):
     budget; summary.md holds one table row per agent and seed count, the env rate and the run's steps."""
     out = tmp_path / "check"
     env = {**os.environ, "HRL": str(Path(sys.executable).parent / "hrl"), "PYTHON": sys.executable,
-           "GPU_CHECK_SECONDS": "240"}
+           "GPU_CHECK_SECONDS": "360"}
     done = subprocess.run(["bash", "scripts/gpu_check.sh", str(out), "--small"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=360)
+                          capture_output=True, text=True, timeout=480)
     log = (out / "log.txt").read_text()
     assert done.returncode == 0, done.stderr + log
     # the 2 agents' benches and the env rate finish; the run is stopped at its time (timeout's 124) and checkpoints

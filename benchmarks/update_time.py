@@ -1,0 +1,45 @@
+"""Milliseconds per cpu-preset update of one agent, in this process, under the JAX and XLA settings of its
+environment: the PRNG implementation from PRNG (e.g. rbg), XLA flags from XLA_FLAGS.
+
+    PRNG=rbg python benchmarks/update_time.py dreamer [updates]
+
+Prints one JSON line; benchmarks/update_levers.sh runs it once per setting.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import jax
+
+if os.environ.get("PRNG"):
+    jax.config.update("jax_default_prng_impl", os.environ["PRNG"])
+
+from hrl_core.agents import make_agent  # noqa: E402
+from hrl_core.config import make_config  # noqa: E402
+from hrl_core.envs import make_env  # noqa: E402
+from hrl_core.train import random_batch  # noqa: E402
+
+agent_name = sys.argv[1]
+updates = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+cfg = make_config("cpu", agent=agent_name)
+env = make_env("walker_speed", action_repeat=4)
+agent = make_agent(cfg, env.obs_space, env.act_space)
+state = agent.init(jax.random.PRNGKey(0))
+batch = jax.device_put(random_batch(env.obs_space, env.act_space, cfg))
+start = time.perf_counter()
+step = jax.jit(agent.train_step).lower(state, batch, jax.random.PRNGKey(0)).compile()
+compile_s = time.perf_counter() - start
+state, metrics = step(state, batch, jax.random.PRNGKey(1))
+jax.block_until_ready(metrics)
+times = []
+for i in range(updates):
+    start = time.perf_counter()
+    state, metrics = step(state, batch, jax.random.PRNGKey(i))
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - start)
+print(json.dumps({"agent": agent_name, "prng": os.environ.get("PRNG"), "xla_flags": os.environ.get("XLA_FLAGS"),
+                  "compile_s": round(compile_s, 1), "median_ms": round(1000 * statistics.median(times), 1),
+                  "min_ms": round(1000 * min(times), 1)}))
