@@ -18,6 +18,8 @@ import jax.numpy as jnp
 
 
 class FlaxEncoder(nn.Module):
+    """The image encoder as it was written with flax's Conv (tests/test_conv.py checks hrl_core's against it)."""
+
     channels: tuple
 
     @nn.compact
@@ -29,6 +31,8 @@ class FlaxEncoder(nn.Module):
 
 
 class FlaxDecoder(nn.Module):
+    """The image decoder as it was written with flax's ConvTranspose."""
+
     channels: tuple
 
     @nn.compact

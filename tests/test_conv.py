@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.conv_speed import FlaxDecoder, FlaxEncoder  # the encoder and decoder as written with flax's layers
 from hrl_core import conv, nets
 
 
@@ -25,29 +26,6 @@ def test_conv_down_and_up_match_flax_values_and_gradients(cin, cout, size):
         loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))  # noqa: E731
         for mine, theirs in zip(jax.grad(loss(fast), (0, 1))(x, k), jax.grad(loss(reference), (0, 1))(x, k)):
             np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-4)
-
-
-class FlaxEncoder(nn.Module):  # the encoder and decoder as they were written with flax's layers
-    channels: tuple
-
-    @nn.compact
-    def __call__(self, image):
-        x = image.astype(jnp.float32) / 255.0 - 0.5
-        for ch in self.channels:
-            x = nn.silu(nn.LayerNorm()(nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
-        return x.reshape(*x.shape[:-3], -1)
-
-
-class FlaxDecoder(nn.Module):
-    channels: tuple
-
-    @nn.compact
-    def __call__(self, feat):
-        chans = list(self.channels)[::-1]
-        x = nn.Dense(4 * 4 * chans[0])(feat).reshape(*feat.shape[:-1], 4, 4, chans[0])
-        for ch in chans[1:]:
-            x = nn.silu(nn.LayerNorm()(nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)))
-        return nn.ConvTranspose(3, (4, 4), strides=(2, 2), padding="SAME")(x) + 0.5
 
 
 def test_encoder_and_decoder_are_the_flax_layers_they_replace():
