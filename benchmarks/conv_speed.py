@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -48,22 +50,14 @@ class FlaxDecoder(nn.Module):
 def build(agent_name: str, flax_layers: bool):
     """A compiled cpu-preset update, its state and batch; with `flax_layers` the world model uses the earlier
     encoder and decoder (same parameters)."""
+    from benchmarks.update_profile import setup
     from hrl_core import nets
-    from hrl_core.agents import make_agent
-    from hrl_core.config import make_config
-    from hrl_core.envs import make_env
-    from hrl_core.train import random_batch
 
     saved = nets.ImageEncoder, nets.ImageDecoder
     if flax_layers:
         nets.ImageEncoder, nets.ImageDecoder = FlaxEncoder, FlaxDecoder
     try:
-        cfg = make_config("cpu", agent=agent_name)
-        env = make_env("walker_speed", action_repeat=4)
-        agent = make_agent(cfg, env.obs_space, env.act_space)
-        state = agent.init(jax.random.PRNGKey(0))
-        batch = jax.device_put(random_batch(env.obs_space, env.act_space, cfg))
-        env.close()
+        agent, state, batch = setup(agent_name)
         step = jax.jit(agent.train_step).lower(state, batch, jax.random.PRNGKey(0)).compile()
     finally:
         nets.ImageEncoder, nets.ImageDecoder = saved
@@ -71,6 +65,7 @@ def build(agent_name: str, flax_layers: bool):
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.update_profile, run as a script
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", default="dreamer", choices=("dreamer", "director"))
     parser.add_argument("--rounds", type=int, default=3)

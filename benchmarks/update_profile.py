@@ -97,23 +97,29 @@ def pieces(agent, state, batch, key) -> dict:
     return out
 
 
-def main() -> None:
+def setup(agent_name: str, preset: str = "cpu"):
+    """(agent, initial state, replay-shaped random batch) of a walker_speed agent at `preset`, action repeat 4."""
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
     from hrl_core.envs import make_env
     from hrl_core.train import random_batch
 
+    cfg = make_config(preset, agent=agent_name)
+    env = make_env("walker_speed", action_repeat=4)
+    agent = make_agent(cfg, env.obs_space, env.act_space)
+    batch = jax.device_put(random_batch(env.obs_space, env.act_space, cfg))
+    env.close()
+    return agent, agent.init(jax.random.PRNGKey(0)), batch
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--agent", default="dreamer", choices=("dreamer", "director"))
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    cfg = make_config(args.preset, agent=args.agent)
-    env = make_env("walker_speed", action_repeat=4)
-    agent = make_agent(cfg, env.obs_space, env.act_space)
-    state = agent.init(jax.random.PRNGKey(0))
-    batch = jax.device_put(random_batch(env.obs_space, env.act_space, cfg))
-    env.close()
+    agent, state, batch = setup(args.agent, args.preset)
+    cfg = agent.cfg
     rows = {name: timed(fn, *fn_args, repeats=args.repeats)
             for name, (fn, fn_args) in pieces(agent, state, batch, jax.random.PRNGKey(1)).items()}
     whole = rows["whole update"]

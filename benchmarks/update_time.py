@@ -17,18 +17,12 @@ import jax
 if os.environ.get("PRNG"):
     jax.config.update("jax_default_prng_impl", os.environ["PRNG"])
 
-from hrl_core.agents import make_agent  # noqa: E402
-from hrl_core.config import make_config  # noqa: E402
-from hrl_core.envs import make_env  # noqa: E402
-from hrl_core.train import random_batch  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
+from benchmarks.update_profile import setup  # noqa: E402
 
 agent_name = sys.argv[1]
 updates = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-cfg = make_config("cpu", agent=agent_name)
-env = make_env("walker_speed", action_repeat=4)
-agent = make_agent(cfg, env.obs_space, env.act_space)
-state = agent.init(jax.random.PRNGKey(0))
-batch = jax.device_put(random_batch(env.obs_space, env.act_space, cfg))
+agent, state, batch = setup(agent_name)
 start = time.perf_counter()
 step = jax.jit(agent.train_step).lower(state, batch, jax.random.PRNGKey(0)).compile()
 compile_s = time.perf_counter() - start

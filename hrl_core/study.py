@@ -355,7 +355,6 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
 
     from hrl_core.analysis import composition
     from hrl_core.envs import TASKS, make_env
-    from hrl_core.envs.locomotion import parse_schedule
     from hrl_core.rundir import load_agent
 
     switch_task = f"{task}_switch"
@@ -375,9 +374,9 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
             env = make_env(switch_task, seed=seed + 20_000, schedule=speeds, time_limit=time_limit, **options)
             out = composition.switch_rollouts(ag, state, env, episodes, seed + 20_000, mode)
             env.close()
-            return out, env
+            return out, env.action_repeat * env.control_timestep
 
-        episodes_out, env = rollouts(schedule)
+        episodes_out, seconds_per_step = rollouts(schedule)
         window = 2 * info["config"]["manager_period"] if agent in DIRECTORS else None
         summary = composition.summarize(episodes_out, window=window)
         if agent != "random":
@@ -386,7 +385,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
             summary["fixed_error"] = composition.fixed_speed_error(episodes_out, fixed)
         rows.append({"agent": agent, "seed": seed, "summary": summary,
                      "returns": [float(ep["reward"].sum()) for ep in episodes_out],
-                     "seconds_per_step": env.action_repeat * env.control_timestep,
+                     "seconds_per_step": seconds_per_step,
                      "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
     return rows
 
@@ -485,7 +484,7 @@ def steps_summary(rows: list[dict]) -> list[dict]:
     out = []
     for key in dict.fromkeys((r["novelty"], r["variant"]) for r in rows):
         mine = [r for r in rows if (r["novelty"], r["variant"]) == key]
-        steps = np.sort([np.inf if r["steps_to_threshold"] is None else r["steps_to_threshold"] for r in mine])
+        steps = np.array([np.inf if r["steps_to_threshold"] is None else r["steps_to_threshold"] for r in mine])
         median = float(np.median(steps))
         out.append({"novelty": key[0], "variant": key[1], "runs": len(mine), "reached": int(np.isfinite(steps).sum()),
                     "median_steps": median if np.isfinite(median) else None,

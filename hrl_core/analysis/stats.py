@@ -191,6 +191,15 @@ def permutation_p(x, y, resamples: int = 20_000, seed: int = 0) -> float:
     return float(min(1.0, result.pvalue))
 
 
+def _bootstrap_interval(point: float, boot: np.ndarray, runs: int, level: float, prefix: str = "") -> dict:
+    """{"point", "low", "high", "label"} from bootstrap replicates: the percentile interval, labelled "range of N
+    seeds" below 5 runs a group, where it is little more than the range of the seeds' values."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    span = f"{level:.0%} bootstrap over seeds" if runs >= 5 else f"range of {runs} seed{'s' if runs != 1 else ''}"
+    return {"point": float(point), "low": float(low), "high": float(high), "label": prefix + span}
+
+
 def _ranks(x, y) -> tuple[np.ndarray, np.ndarray]:
     """Pooled ranks of two groups (ties averaged; +inf, a censored run, ties above every finite value)."""
     pooled = scipy.stats.rankdata(np.concatenate([x, y]))
@@ -211,12 +220,7 @@ def superiority_interval(x, y, lower_is_better: bool, reps: int = 2000, seed: in
 
     rng = np.random.default_rng(seed)
     boot = prob(rng.choice(x, (reps, len(x))), rng.choice(y, (reps, len(y))))
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    n = min(len(x), len(y))
-    span = f"{level:.0%} bootstrap over seeds" if n >= 5 else f"range of {n} seed{'s' if n != 1 else ''}"
-    return {"point": float(prob(x, y)), "low": float(low), "high": float(high),
-            "label": f"P(Director better), {span}"}
+    return _bootstrap_interval(prob(x, y), boot, min(len(x), len(y)), level, "P(Director better), ")
 
 
 def mean_interval(x, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
@@ -227,10 +231,7 @@ def mean_interval(x, reps: int = 2000, seed: int = 0, level: float = 0.95) -> di
     if len(x) < 1 or not np.all(np.isfinite(x)):
         raise ValueError(f"mean_interval needs one or more finite values, got {x.tolist()}")
     boot = np.random.default_rng(seed).choice(x, (reps, len(x))).mean(1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    label = f"{level:.0%} bootstrap over seeds" if len(x) >= 5 else f"range of {len(x)} seed{'s' if len(x) != 1 else ''}"
-    return {"point": float(x.mean()), "low": float(low), "high": float(high), "label": label}
+    return _bootstrap_interval(x.mean(), boot, len(x), level)
 
 
 def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
@@ -240,11 +241,7 @@ def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) ->
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rng = np.random.default_rng(seed)
     boot = (rng.choice(x, (reps, len(x))).mean(1) - rng.choice(y, (reps, len(y))).mean(1))
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(boot, [tail, 100 - tail])
-    n = min(len(x), len(y))
-    label = f"{level:.0%} bootstrap over seeds" if n >= 5 else f"range of {n} seed{'s' if n != 1 else ''}"
-    return {"point": float(x.mean() - y.mean()), "low": float(low), "high": float(high), "label": label}
+    return _bootstrap_interval(x.mean() - y.mean(), boot, min(len(x), len(y)), level)
 
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
