@@ -29,9 +29,10 @@ def random_returns(task, episodes, seed, options):
 
 
 def main():
+    import hrl_core
     from hrl_core.evaluate import evaluate
-    from hrl_core.rundir import load_agent, read_metrics
-    from hrl_core.train import train
+    from hrl_core.rundir import RunSpec, load_agent, read_metrics
+    from hrl_core.train import Schedule, train
 
     p = argparse.ArgumentParser()
     p.add_argument("--task", default="walker_stand")
@@ -40,9 +41,10 @@ def main():
     p.add_argument("--logdir", default="outputs/runs/learning_check")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    hrl_core.enable_compilation_cache()
     start = time.time()
-    train(args.task, args.logdir, steps=args.steps, seed=args.seed, log_every=500, checkpoint_every=2000,
-          resume=True)
+    train(args.logdir, RunSpec.create(args.task, seed=args.seed),
+          Schedule(args.steps, checkpoint_every=2000, log_every=500), resume=True)
     train_minutes = (time.time() - start) / 60
     agent, state, _ = load_agent(args.logdir)
     trained = evaluate(agent, state, args.task, None, args.episodes, seed=1234)[0]["returns"]

@@ -102,7 +102,7 @@ def setup(agent_name: str, preset: str = "cpu"):
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
     from hrl_core.envs import make_env
-    from hrl_core.train import random_batch
+    from hrl_core.batches import random_batch
 
     cfg = make_config(preset, agent=agent_name)
     env = make_env("walker_speed", action_repeat=4)

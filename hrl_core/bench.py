@@ -118,9 +118,9 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     import jax
 
     from hrl_core.agents import make_agent
+    from hrl_core.batches import random_batch, seed_sharding, stack, unstack
     from hrl_core.config import make_config
     from hrl_core.envs import make_env
-    from hrl_core.train import random_batch, seed_sharding, stack
     from hrl_core.validation import check_positive
 
     check_positive("seeds", seeds)
@@ -158,7 +158,7 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
         row["peak_device_mb"] = round(device_stats["peak_bytes_in_use"] / 2**20, 1)
     if count_flops:
         peak = matmul_peak_gflops()
-        flops, count_compile_s, loops = unrolled_flops(ag.train_step, states[0], unstack_batch(batch),
+        flops, count_compile_s, loops = unrolled_flops(ag.train_step, states[0], unstack(batch, 0),
                                                        jax.random.PRNGKey(0))
         row.update({"flops_per_update": flops, "flop_count_compile_s": round(count_compile_s, 1),
                     "flop_count_loops_left": loops, "achieved_gflops": round(seeds * flops / per_update / 1e9, 1),
@@ -167,9 +167,3 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
                     "flop_count_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
     return row
 
-
-def unstack_batch(batch):
-    """Seed 0's batch of a stacked one."""
-    import jax
-
-    return jax.tree.map(lambda x: x[0], batch)

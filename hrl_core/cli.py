@@ -6,16 +6,7 @@ import argparse
 import json
 import sys
 
-
-def _parse_option(text: str):
-    """KEY=VALUE with VALUE read as JSON when it parses (numbers, true/false, null), else as a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+from hrl_core import commands
 
 
 def cmd_envs(args) -> int:
@@ -62,11 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--option", type=_parse_option, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--option", type=commands.parse_option, action="append", default=[], metavar="KEY=VALUE",
                    help="task option, e.g. --option split=ood --option conditioning=visual")
     p.set_defaults(func=cmd_render)
-
-    from hrl_core import commands
 
     commands.register(sub)
     return parser
@@ -75,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command not in ("envs", "render"):  # the commands that compile
+            import hrl_core
+
+            hrl_core.enable_compilation_cache()
         try:
             return args.func(args)
         except (ValueError, FileNotFoundError) as err:

@@ -7,6 +7,17 @@ import json
 import sys
 
 
+def parse_option(text: str):
+    """KEY=VALUE with VALUE read as JSON when it parses (numbers, true/false, null), else as a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--option expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _options(pairs) -> dict:
     return dict(pairs or [])
 
@@ -14,15 +25,14 @@ def _options(pairs) -> dict:
 def cmd_train(args) -> int:
     """Prints the run's summary (JSON; a list with --seeds) and exits 0, also when SIGINT/SIGTERM stopped it early:
     the runs are then checkpointed at the step reached, which one line on stderr names, and --resume continues."""
-    from hrl_core.train import seed_logdirs, train_seeds
+    from hrl_core.rundir import RunSpec
+    from hrl_core.train import Schedule, seed_logdirs, train_seeds
 
     seeds = [args.seed] if args.seeds is None else _int_list(args.seeds, 0, "0,1,2,3")
-    summaries = train_seeds(args.task, seed_logdirs(args.logdir, seeds), seeds, agent=args.agent,
-                            preset=args.preset, steps=args.steps, resume=args.resume,
-                            env_options=_options(args.option), config=_options(args.config),
-                            checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-                            eval_every=args.eval_every,
-                            init_from=None if args.init_from is None else [args.init_from] * len(seeds),
+    specs = [RunSpec.create(args.task, args.agent, seed, args.preset, _options(args.option), _options(args.config),
+                            args.init_from) for seed in seeds]
+    schedule = Schedule(args.steps, args.checkpoint_every, args.log_every, args.evaluate_every)
+    summaries = train_seeds(dict(zip(seed_logdirs(args.logdir, seeds), specs)), schedule, resume=args.resume,
                             env_workers=args.env_workers, progress=not args.no_progress)
     print(json.dumps(summaries[0] if args.seeds is None else summaries, indent=1))
     step = summaries[0]["step"]
@@ -80,7 +90,6 @@ def cmd_bench(args) -> int:
 
 
 def register(sub) -> None:
-    from hrl_core.cli import _parse_option
     from hrl_core.evaluate import EVAL_POLICIES
     from hrl_core.config import AGENTS, PRESETS
 
@@ -102,9 +111,10 @@ def register(sub) -> None:
     p.add_argument("--train-parts", help="comma-separated parts that learn, e.g. WM,M (see hrl_core/config.py)")
     p.add_argument("--checkpoint-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=250)
-    p.add_argument("--eval-every", type=int, default=0)
-    p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE", help="task option")
-    p.add_argument("--config", type=_parse_option, action="append", metavar="KEY=VALUE", help="config override")
+    p.add_argument("--eval-every", dest="evaluate_every", type=int, default=0,
+                   help="policy steps between evaluation returns in the metrics (0: none)")
+    p.add_argument("--option", type=parse_option, action="append", metavar="KEY=VALUE", help="task option")
+    p.add_argument("--config", type=parse_option, action="append", metavar="KEY=VALUE", help="config override")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_with_parts(cmd_train))
 
@@ -117,7 +127,7 @@ def register(sub) -> None:
                         "training; random: uniform random actions on the same episodes (the baseline)")
     p.add_argument("--out")
     p.add_argument("--frames", help="save the first evaluation episode's frames: a .png strip or a .gif")
-    p.add_argument("--option", type=_parse_option, action="append", metavar="KEY=VALUE")
+    p.add_argument("--option", type=parse_option, action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="copy a run's config, metrics, evaluations and learned state (no optimiser "
@@ -168,7 +178,6 @@ def cmd_notebooks(args) -> int:
 
 
 def register_notebooks(sub) -> None:
-    from hrl_core.cli import _parse_option
 
     p = sub.add_parser("notebooks", help="run the notebook series through papermill, in order (the main job)")
     p.add_argument("--preset", default="tiny", help="tiny (CPU, the default) or a GPU scale: size1m, S, M")
@@ -176,7 +185,7 @@ def register_notebooks(sub) -> None:
     p.add_argument("--out", help="output folder (default outputs/notebooks/PRESET, or .../RUNS' folder name)")
     p.add_argument("--runs", help="analyse these trained runs (e.g. reference: the repository's trained agents) "
                                   "instead of training the tiny ones; notebooks 02-07")
-    p.add_argument("--param", type=_parse_option, action="append", metavar="KEY=VALUE",
+    p.add_argument("--param", type=parse_option, action="append", metavar="KEY=VALUE",
                    help="a notebook parameter for every notebook that declares it, e.g. steps=1000 seeds=[0,1,2]")
     add_executor_flags(p)
     p.add_argument("--no-progress", action="store_true")
@@ -197,12 +206,11 @@ def add_executor_flags(p) -> None:
 
 def _parse_task_option(text: str):
     """TASK:KEY=VALUE, VALUE read as in --option."""
-    from hrl_core.cli import _parse_option
 
     task, sep, rest = text.partition(":")
     if not sep or "=" not in rest:
         raise argparse.ArgumentTypeError(f"--task-option expects TASK:KEY=VALUE, got {text!r}")
-    return (task, *_parse_option(rest))
+    return (task, *parse_option(rest))
 
 
 def cmd_grid(args) -> int:
@@ -223,14 +231,15 @@ def cmd_grid(args) -> int:
     except GridFailed as err:
         print(f"hrl grid: error: {err}", file=sys.stderr)
         return 1
+    from hrl_core.rundir import read_summary
+
     for path in paths:
-        summary = json.loads((path / "summary.json").read_text())
+        summary = read_summary(path)
         print(f"{path}: {summary['step']} steps, {summary['updates']} updates")
     return 0
 
 
 def register_grid(sub) -> None:
-    from hrl_core.cli import _parse_option
     from hrl_core.config import AGENTS, PRESETS
 
     p = sub.add_parser("grid", help="train every (task, agent, seed) run under RUNS/TASK-AGENT-sSEED without the "
@@ -242,7 +251,7 @@ def register_grid(sub) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="tiny")
     p.add_argument("--runs", required=True, help="the runs folder (with --executor ray: on a file system every "
                                                  "node mounts at the same path)")
-    p.add_argument("--time-limit", type=_parse_option, action="append", metavar="TASK=SECONDS",
+    p.add_argument("--time-limit", type=parse_option, action="append", metavar="TASK=SECONDS",
                    help="episode seconds for a task (null: the task's own)")
     p.add_argument("--task-option", type=_parse_task_option, action="append", metavar="TASK:KEY=VALUE",
                    help="a task option, e.g. maze_train:body=ball")

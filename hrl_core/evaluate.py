@@ -75,14 +75,12 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
              seed: int = 0, speeds=None, policy: str = "eval", record=None) -> list[dict]:
     """Mean return per target speed of `split` (speed tasks), with each episode's mean forward speed, or for the task
     itself; `record` as in run_episodes."""
-    from hrl_core.envs import SPEED_TASKS, make_env
-    from hrl_core.envs.locomotion import SPEEDS
+    from hrl_core.envs import is_speed_task, make_env, speeds as task_speeds
 
     options = {k: v for k, v in (env_options or {}).items() if k not in ("split", "speed")}
     rows = []
-    if task in SPEED_TASKS:
-        domain = task.split("_")[0]
-        for speed in speeds or SPEEDS[domain][split or "train"]:
+    if is_speed_task(task):
+        for speed in speeds or task_speeds(task, split or "train"):
             env = make_env(task, seed=seed, speed=float(speed), **options)
             forward = []
             returns = run_episodes(agent, state, env, episodes, seed, policy, record, forward)
@@ -99,24 +97,17 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
     return rows
 
 
-def stored_path(logdir: str | Path, split: str, policy: str) -> Path:
-    """Where evaluate_run writes a run's evaluation: eval_<split>.json, or eval_<split>_<policy>.json."""
-    return Path(logdir) / f"eval_{split}{'' if policy == 'eval' else '_' + policy}.json"
-
-
 def stored_evaluation(logdir: str | Path, split: str, episodes: int, policy: str = "eval") -> dict | None:
-    """The run's stored evaluation (`stored_path`) if it is exactly the one evaluate_run would compute now: the
-    run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the run's
-    latest checkpoint; else None."""
-    import json
+    """The run's stored evaluation (`rundir.evaluation_path`) if it is exactly the one evaluate_run would compute
+    now: the run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the
+    run's latest checkpoint; else None."""
+    from hrl_core.rundir import latest_step, read_evaluation, read_spec
 
-    from hrl_core.rundir import latest_step, read_info
-
-    path = stored_path(logdir, split, policy)
-    if not path.exists():
+    stored = read_evaluation(logdir, split, policy)
+    if stored is None:
         return None
-    stored, info = json.loads(path.read_text()), read_info(logdir)
-    same = (stored.get("task") == info["task"] and stored.get("env_options") == info["env_options"]
+    spec = read_spec(logdir)
+    same = (stored.get("task") == spec.task and stored.get("env_options") == spec.env_options
             and stored.get("split") == split and stored.get("policy") == policy
             and stored.get("step") == latest_step(logdir)
             and all(len(row["returns"]) == episodes for row in stored.get("results", [])))
@@ -127,16 +118,14 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
                  frames: str | Path | None = None, write: bool = True, reuse: bool = False) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
-    offset by 20000 from the run's seed; writes eval_<split>.json in the run (eval_<split>_<policy>.json for a
-    policy other than "eval"; or `out`; nothing with write=False, which the study's grids use so that reading a run,
+    offset by 20000 from the run's seed; writes the result into the run (`rundir.evaluation_path`), or to `out`
+    (nothing with write=False, which the study's grids use so that reading a run,
     such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly the same
     episodes. `frames`
     (.png strip or .gif) saves the frames of the first evaluation episode of the first speed, replayed with the same
     seeds. With reuse=True (and no other task, options or frames) an identical stored evaluation
     (`stored_evaluation`) is returned instead of being computed again."""
-    import json
-
-    from hrl_core.rundir import load_agent
+    from hrl_core.rundir import evaluation_path, load_agent, write_evaluation
 
     check_choice("split", split, ("train", "ood"))
     check_choice("policy", policy, EVAL_POLICIES)
@@ -144,21 +133,21 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
         stored = stored_evaluation(logdir, split, episodes, policy)
         if stored is not None:
             return stored
-    agent, state, info = load_agent(logdir)
-    task = task or info["task"]
-    options = {**info["env_options"], **(env_options or {})}
-    rows = evaluate(agent, state, task, split, episodes, options, seed=info["seed"] + 20_000, policy=policy)
-    result = {"logdir": str(logdir), "agent": info["agent"], "task": task, "env_options": options, "split": split,
-              "policy": policy, "step": info["meta"]["counters"]["step"], "results": rows}
+    agent, state, run = load_agent(logdir)
+    task = task or run.spec.task
+    options = {**run.spec.env_options, **(env_options or {})}
+    seed = run.spec.seed + 20_000
+    rows = evaluate(agent, state, task, split, episodes, options, seed=seed, policy=policy)
+    result = {"logdir": str(logdir), "agent": run.spec.agent, "task": task, "env_options": options, "split": split,
+              "policy": policy, "step": run.step, "results": rows}
     if frames is not None:
         from hrl_core.viz.frames import save_frames
 
         images, speed = [], rows[0]["speed"]
-        evaluate(agent, state, task, split, 1, options, seed=info["seed"] + 20_000,
+        evaluate(agent, state, task, split, 1, options, seed=seed,
                  speeds=None if speed is None else [speed], policy=policy,
                  record=lambda obs, action, aux: images.append(obs["image"]))
         result["frames"] = str(save_frames(images, frames))
     if write:
-        out = Path(out) if out else stored_path(logdir, split, policy)
-        out.write_text(json.dumps(result, indent=1))
+        write_evaluation(out or evaluation_path(logdir, split, policy), result)
     return result

@@ -9,7 +9,6 @@ on a file system that every node mounts at the same path; `check_shared` verifie
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
@@ -156,6 +155,9 @@ def _unreadable(expected: list) -> list[str]:
 def _call(fn: Callable, kwargs: dict):
     """The Ray task: one run, or one group of seeds. Training returns summaries marked interrupted when SIGTERM
     stopped it after saving its checkpoints; raising RunInterrupted lets Ray retry it, and the retry resumes."""
+    import hrl_core
+
+    hrl_core.enable_compilation_cache()  # a Ray worker is a fresh process
     result = fn(**kwargs)
     for summary in result if isinstance(result, list) else [result]:
         if isinstance(summary, dict) and summary.get("interrupted"):
@@ -164,10 +166,13 @@ def _call(fn: Callable, kwargs: dict):
 
 
 def _absolute(kwargs: dict) -> dict:
-    """Paths (alone or in lists) made absolute: a Ray worker's working folder is not this process's."""
+    """Paths (alone, in lists, or as dict keys: a group's run folders) made absolute: a Ray worker's working folder
+    is not this process's."""
     def absolute(value):
         if isinstance(value, Path):
             return value.absolute()
+        if isinstance(value, dict):
+            return {absolute(k): v for k, v in value.items()}
         return [absolute(v) for v in value] if isinstance(value, list) else value
     return {k: absolute(v) for k, v in kwargs.items()}
 
@@ -218,26 +223,11 @@ def _cause(err) -> str:
 
 def _steps(jobs: Iterable[Job]) -> str:
     """"name step/steps" for each unfinished job that has logged a step."""
+    from hrl_core.rundir import last_logged_step
+
     parts = []
     for job in jobs:
-        step = _last_step(job.logdir) if job.logdir is not None else None
+        step = last_logged_step(job.logdir) if job.logdir is not None else None
         if step is not None and (job.steps is None or step < job.steps):
             parts.append(f"{job.name} {step}/{job.steps}")
     return ", ".join(parts)
-
-
-def _last_step(logdir: Path) -> int | None:
-    """The step of the last row of the run's metrics.jsonl (None before one), read from the file's tail."""
-    path = Path(logdir) / "metrics.jsonl"
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - 65536))
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        return None
-    for line in reversed(lines):
-        try:
-            return int(json.loads(line)["step"])
-        except (ValueError, KeyError):  # a line cut by the seek, or one being written
-            continue
-    return None

@@ -1,6 +1,6 @@
 """A training run on disk: the one module that knows its folder and reads or writes it.
 
-    LOGDIR/config.json     task, agent, seed, environment options and the full config
+    LOGDIR/config.json     the run's spec (`RunSpec`): task, agent, seed, task options, full config, init-from
     LOGDIR/metrics.jsonl   one JSON object per log line
     LOGDIR/summary.json    the final counters (written when the run stops)
     LOGDIR/eval_*.json     evaluations (`hrl eval`)
@@ -13,16 +13,18 @@ optimiser state or replay; everything that loads a run reads an export too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import jax
 
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.config import LEGACY_DIRECTOR, Config, make_config
+from hrl_core.validation import check_keys, check_non_negative
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
+EVALUATION_PREFIX = "eval_"
 
 
 class MissingRun(FileNotFoundError):
@@ -36,31 +38,91 @@ def run_path(runs: str | Path, task: str, agent: str, seed: int) -> Path:
 def require_run(runs: str | Path, task: str, agent: str, seed: int, notebook: str = "01_train") -> Path:
     """The run's folder, or a MissingRun error naming the notebook that trains it."""
     path = run_path(runs, task, agent, seed)
-    if not (path / "config.json").exists() or not any((path / "ckpt").glob("*")):
+    if not has_spec(path) or not any((path / "ckpt").glob("*")):
         number = notebook.split("_")[0]
         raise MissingRun(f"no trained {agent} run on {task} with seed {seed} at {path}: run notebooks/{notebook}.ipynb "
                          f"first with that task, agent and seed (`hrl notebooks --only {number}` with the same --out)")
     return path
 
 
-def write_config(logdir: Path, info: dict) -> None:
-    (Path(logdir) / "config.json").write_text(json.dumps(info, indent=1))
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run is: its task and task options, its seed, its full `Config` (agent and preset included) and the
+    trained run it starts from (`init_from`, fine-tuning; None from scratch). Written into the run folder as
+    config.json and read back as one object; `create` builds and checks one from options."""
+    task: str
+    config: Config = field(default_factory=Config)
+    seed: int = 0
+    env_options: dict = field(default_factory=dict)
+    init_from: str | None = None
+
+    @classmethod
+    def create(cls, task: str, agent: str = "dreamer", seed: int = 0, preset: str = "tiny",
+               env_options: dict | None = None, config: dict | None = None,
+               init_from: str | Path | None = None) -> "RunSpec":
+        """A checked spec: a bad option raises ValueError naming it and what it accepts. `config` overrides the
+        preset's values (see hrl_core/config.py); `env_options` are the task's options (`envs.env_options`)."""
+        from hrl_core.envs import env_options as task_options
+
+        check_non_negative("seed", seed)
+        env_options = dict(env_options or {})
+        if "seed" in env_options:
+            raise ValueError("env option 'seed' is set per environment from the run's seed; use seed (--seed) "
+                             "instead")
+        check_keys(f"task {task!r}", env_options, task_options(task))
+        return cls(task, make_config(preset, agent=agent, **(config or {})), int(seed), env_options,
+                   None if init_from is None else str(init_from))
+
+    @property
+    def agent(self) -> str:
+        return self.config.agent
+
+    @property
+    def preset(self) -> str:
+        return self.config.preset
+
+    def replace(self, **changes) -> "RunSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        return {"task": self.task, "agent": self.agent, "seed": self.seed, "env_options": dict(self.env_options),
+                "config": dataclasses.asdict(self.config), "init_from": self.init_from}
+
+    @classmethod
+    def from_json(cls, info: dict) -> "RunSpec":
+        """The spec of a config.json, including those written before a field existed: a Director run from before
+        Director's own update trained with the earlier one (`config.LEGACY_DIRECTOR`)."""
+        cfg = dict(info["config"])
+        if "director_norm" not in cfg:
+            cfg.update(LEGACY_DIRECTOR)
+        cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        return cls(info["task"], cfg, int(info["seed"]), dict(info["env_options"]), info.get("init_from"))
 
 
-def read_info(logdir: str | Path) -> dict:
+def write_spec(logdir: str | Path, spec: RunSpec) -> None:
+    (Path(logdir) / "config.json").write_text(json.dumps(spec.to_json(), indent=1))
+
+
+def has_spec(logdir: str | Path) -> bool:
+    return (Path(logdir) / "config.json").is_file()
+
+
+def read_spec(logdir: str | Path) -> RunSpec:
     path = Path(logdir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"no run at {logdir} (missing {path}); train one first with `hrl train`")
-    return json.loads(path.read_text())
+    return RunSpec.from_json(json.loads(path.read_text()))
 
 
-def load_config(logdir: str | Path) -> tuple[Config, dict]:
-    saved = read_info(logdir)
-    cfg = dict(saved["config"])
-    if "director_norm" not in cfg:  # written before Director's own update: it trained with the earlier one
-        cfg.update(LEGACY_DIRECTOR)
-    cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-    return cfg, saved
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run as `load_agent` read it: its spec and its checkpoint's meta (counters, random key, learned_only)."""
+    spec: RunSpec
+    meta: dict
+
+    @property
+    def step(self) -> int:
+        return self.meta["counters"]["step"]
 
 
 def latest_step(logdir: str | Path) -> int | None:
@@ -75,6 +137,16 @@ def latest_step(logdir: str | Path) -> int | None:
         ckpt.close()
 
 
+def spaces(task: str, env_options: dict):
+    """(observation space, action space) of a task with these options: the task is built (cheap, no rendering),
+    which also checks the task and its options, and closed."""
+    from hrl_core.envs import make_env
+
+    env = make_env(task, **env_options)
+    env.close()
+    return env.obs_space, env.act_space
+
+
 def is_export(logdir: str | Path) -> bool:
     ckpt = Checkpointer(Path(logdir) / "ckpt")
     try:
@@ -84,14 +156,13 @@ def is_export(logdir: str | Path) -> bool:
 
 
 def load_agent(logdir: str | Path, step: int | None = None):
-    """(agent, state, run info) from a run's checkpoint, for evaluation and analysis."""
-    from hrl_core.agents import make_agent
-    from hrl_core.envs import make_env
+    """(agent, state, LoadedRun) from a run's checkpoint (the latest, or `step`), for evaluation and analysis."""
+    import jax
 
-    cfg, saved = load_config(logdir)
-    env = make_env(saved["task"], **saved["env_options"])
-    env.close()  # only its spaces are needed
-    agent = make_agent(cfg, env.obs_space, env.act_space)
+    from hrl_core.agents import make_agent
+
+    spec = read_spec(logdir)
+    agent = make_agent(spec.config, *spaces(spec.task, spec.env_options))
     ckpt = Checkpointer(Path(logdir) / "ckpt")
     try:
         if ckpt.latest_step() is None:
@@ -105,7 +176,7 @@ def load_agent(logdir: str | Path, step: int | None = None):
             state, _, meta = ckpt.restore(fresh, step=step)
     finally:
         ckpt.close()
-    return agent, state, {**saved, "meta": meta}
+    return agent, state, LoadedRun(spec, meta)
 
 
 def export_run(logdir: str | Path, out: str | Path) -> Path:
@@ -117,13 +188,13 @@ def export_run(logdir: str | Path, out: str | Path) -> Path:
     if out.exists():
         raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
     out.mkdir(parents=True)
-    for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob("eval_*.json")):
+    for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json")):
         if path.exists():
             shutil.copy2(path, out / path.name)
-    meta = {**info["meta"], "learned_only": True}
+    meta = {**info.meta, "learned_only": True}
     meta.pop("replay", None)
     ckpt = Checkpointer(out / "ckpt", keep=1)
-    ckpt.save(info["meta"]["counters"]["step"], {k: v for k, v in state.items() if k != "opt"}, None, meta)
+    ckpt.save(info.step, {k: v for k, v in state.items() if k != "opt"}, None, meta)
     ckpt.close()
     return out
 
@@ -181,3 +252,52 @@ def read_summary(logdir: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no summary at {path}; the run has not finished a training call yet")
     return json.loads(path.read_text())
+
+
+def trained_steps(logdir: str | Path) -> int | None:
+    """The policy steps the run's last training call reached (None before any call finished)."""
+    path = Path(logdir) / "summary.json"
+    return json.loads(path.read_text())["step"] if path.exists() else None
+
+
+def is_finished(logdir: str | Path, steps: int) -> bool:
+    """Whether a training call of the run has stopped at `steps` policy steps or beyond."""
+    reached = trained_steps(logdir)
+    return reached is not None and reached >= steps
+
+
+def last_logged_step(logdir: str | Path) -> int | None:
+    """The step of the last row of the run's metrics log (None before one), read from the file's tail: cheap
+    enough to poll while the run writes it."""
+    path = Path(logdir) / "metrics.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 65536))
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError):  # a line cut by the seek, or one being written
+            continue
+    return None
+
+
+def evaluation_path(logdir: str | Path, split: str, policy: str = "eval") -> Path:
+    """Where a run's evaluation is stored: eval_<split>.json for the agent's own evaluation policy, else
+    eval_<split>_<policy>.json."""
+    return Path(logdir) / f"{EVALUATION_PREFIX}{split}{'' if policy == 'eval' else '_' + policy}.json"
+
+
+def read_evaluation(logdir: str | Path, split: str, policy: str = "eval") -> dict | None:
+    """The run's stored evaluation of `split` in `policy` mode, or None when there is none."""
+    path = evaluation_path(logdir, split, policy)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_evaluation(path: str | Path, result: dict) -> Path:
+    """Writes an evaluation result (`evaluate.evaluate_run`) as JSON to `path` (see `evaluation_path`)."""
+    path = Path(path)
+    path.write_text(json.dumps(result, indent=1))
+    return path

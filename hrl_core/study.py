@@ -34,17 +34,14 @@ INHERITED_OPTIONS = ("action_repeat", "size", "body", "maze_size", "conditioning
 
 
 def _run_settings(steps: int, time_limit: float | None, options: dict | None = None, logs: int = 40,
-                  min_log_every: int = 50) -> dict:
-    """Task options and episode length, and log and checkpoint intervals that scale with the run (about `logs`
-    logs, 20 checkpoints)."""
+                  min_log_every: int = 50, prefill: int | None = None):
+    """(task options, schedule): the options with the episode length, and log and checkpoint intervals that scale
+    with the run (about `logs` logs, 20 checkpoints)."""
+    from hrl_core.train import Schedule
+
     env_options = {**(options or {}), **({} if time_limit is None else {"time_limit": time_limit})}
-    return {"env_options": env_options, "log_every": max(min_log_every, steps // logs),
-            "checkpoint_every": max(1000, steps // 20)}
-
-
-def _finished(logdir: Path, steps: int) -> bool:
-    summary = logdir / "summary.json"
-    return summary.exists() and json.loads(summary.read_text())["step"] >= steps
+    return env_options, Schedule(steps, checkpoint_every=max(1000, steps // 20),
+                                 log_every=max(min_log_every, steps // logs), prefill=prefill)
 
 
 def vectorized(vectorize: bool | None) -> bool:
@@ -64,11 +61,11 @@ def _groups(logdirs: dict, steps: int, vectorize: bool, apart=None) -> list[list
     one process: with `vectorize`, runs stopped at the same checkpoint step (or not started), as a group trains its
     seeds in step; else one run per group. `apart` (seed -> key) keeps runs apart that cannot share a process
     (different task options)."""
-    from hrl_core.rundir import latest_step
+    from hrl_core.rundir import is_finished, latest_step
 
     groups = {}
     for seed, logdir in logdirs.items():
-        if not _finished(logdir, steps):
+        if not is_finished(logdir, steps):
             key = (latest_step(logdir), None if apart is None else apart(seed)) if vectorize else seed
             groups.setdefault(key, []).append(seed)
     return list(groups.values())
@@ -80,27 +77,38 @@ def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", tim
                vectorize: bool | None = None) -> list[Path]:
     """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
     options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). With `vectorize` (see `vectorized`) the
-    seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20 checkpoints a run)
-    bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and `max_parallel` say where the
+    seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20
+    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and `max_parallel` say where the
     processes execute (hrl_core/executor.py)."""
-    from hrl_core.config import make_config
-    from hrl_core.executor import Job, run_jobs
-    from hrl_core.train import train_seeds
+    from dataclasses import replace
+
+    from hrl_core.executor import run_jobs
+    from hrl_core.rundir import RunSpec
 
     paths, jobs = [], []
     for task, agent in [(t, a) for t in tasks for a in agents]:
         logdirs = {seed: run_path(runs, task, agent, seed) for seed in seeds}
         paths += logdirs.values()
-        settings = _run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task))
-        settings.update({} if checkpoint_every is None else {"checkpoint_every": checkpoint_every})
+        options, schedule = _run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task))
+        if checkpoint_every is not None:
+            schedule = replace(schedule, checkpoint_every=checkpoint_every)
         for group in _groups(logdirs, steps, vectorized(vectorize)):
-            folders = [logdirs[seed] for seed in group]
-            jobs.append(Job(",".join(f.name for f in folders), train_seeds,
-                            dict(task=task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
-                                 resume=True, progress=progress and executor == "local", **settings),
-                            cpus=make_config(preset).num_envs, logdir=folders[0], steps=steps))
+            specs = {logdirs[seed]: RunSpec.create(task, agent, seed, preset, options) for seed in group}
+            jobs.append(_training_job(specs, schedule, progress and executor == "local"))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="runs", folders=[runs])
     return paths
+
+
+def _training_job(specs: dict, schedule, progress: bool):
+    """A grid's job that trains one group of runs {folder: spec} (`train.train_seeds`, resuming)."""
+    from hrl_core.executor import Job
+    from hrl_core.train import train_seeds
+
+    folders = list(specs)
+    first = next(iter(specs.values()))
+    return Job(",".join(f.name for f in folders), train_seeds,
+               dict(runs=specs, schedule=schedule, resume=True, progress=progress),
+               cpus=first.config.num_envs, logdir=folders[0], steps=schedule.steps)
 
 
 def learning_curves(runs, tasks, agents, seeds, notebook: str = "01_train") -> dict:
@@ -229,12 +237,14 @@ def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int =
 def run_scale(runs, task, agents, seeds) -> str:
     """What the evidence is: preset, policy steps per run (per agent when they differ) and seeds, read from the
     runs themselves."""
+    from hrl_core.rundir import read_spec, trained_steps
+
     steps = {}
     for agent in agents:
         path = require_run(runs, task, agent, seeds[0])
-        preset = json.loads((path / "config.json").read_text())["config"]["preset"]
-        summary = path / "summary.json"
-        steps[agent] = json.loads(summary.read_text())["step"] if summary.exists() else "?"
+        preset = read_spec(path).preset
+        reached = trained_steps(path)
+        steps[agent] = "?" if reached is None else reached
     counts = (f"{next(iter(steps.values()))} steps per run" if len(set(steps.values())) == 1
               else ", ".join(f"{agent} {n}" for agent, n in steps.items()) + " steps")
     return f"{preset} preset, {counts}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
@@ -266,9 +276,8 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
     `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
     `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py); `vectorize` as in
     `train_grid`."""
-    from hrl_core.config import make_config
-    from hrl_core.executor import Job, run_jobs
-    from hrl_core.train import train_seeds
+    from hrl_core.executor import run_jobs
+    from hrl_core.rundir import RunSpec, read_spec
     from hrl_core.validation import check_choice
 
     variants = list(variants or FINETUNE_VARIANTS)
@@ -283,8 +292,7 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
     sources = {(agent, seed): require_run(runs, source_task, agent, seed) for agent in starts for seed in seeds}
     source_options = {}  # every run of a seed inherits its options from that seed's source run
     for seed in seeds:
-        saved = json.loads((require_run(runs, source_task, FINETUNE_VARIANTS[variants[0]][0], seed) /
-                            "config.json").read_text())["env_options"]
+        saved = read_spec(require_run(runs, source_task, FINETUNE_VARIANTS[variants[0]][0], seed)).env_options
         source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
     paths, jobs = {}, []
     for name, novelty in [(v, n) for n in novelties for v in variants]:
@@ -293,19 +301,15 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
         paths.update({(name, novelty, seed): logdir for seed, logdir in logdirs.items()})
         apart = lambda seed: json.dumps(source_options[seed], sort_keys=True)  # noqa: E731
         for group in _groups(logdirs, steps, vectorized(vectorize), apart):
-            options = {**source_options[group[0]], **({} if novelty is None else {"novelty": novelty})}
-            folders = [logdirs[seed] for seed in group]
+            options, schedule = _run_settings(steps, time_limit, {**source_options[group[0]], **(
+                {} if novelty is None else {"novelty": novelty})}, FINETUNE_LOGS, 10, prefill)
             config = {**(update_options(sources[agent, group[0]]) if start else {}),
                       **({"train_parts": parts} if parts else {})}
-            jobs.append(Job(",".join(f.name for f in folders), train_seeds, dict(
-                task=target_task, logdirs=folders, seeds=group, agent=agent, preset=preset, steps=steps,
-                resume=True, config=config or None,
-                init_from=[sources[agent, seed] for seed in group] if start else None,
-                prefill=prefill, progress=progress and executor == "local",
-                **_run_settings(steps, time_limit, options, FINETUNE_LOGS, 10)),
-                cpus=make_config(preset).num_envs, logdir=folders[0], steps=steps))
+            specs = {logdirs[seed]: RunSpec.create(target_task, agent, seed, preset, options, config,
+                                                   sources[agent, seed] if start else None) for seed in group}
+            jobs.append(_training_job(specs, schedule, progress and executor == "local"))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
-             files=[path / "config.json" for path in sources.values()])
+             files=list(sources.values()))
     return paths
 
 
@@ -314,9 +318,9 @@ def update_options(source) -> dict:
     Director's normaliser, entropy, code mix and optimiser choices (a run trained before Director's own update keeps
     the earlier one)."""
     from hrl_core.config import LEGACY_DIRECTOR
-    from hrl_core.rundir import load_config
+    from hrl_core.rundir import read_spec
 
-    cfg, _ = load_config(source)
+    cfg = read_spec(source).config
     return {k: getattr(cfg, k) for k in LEGACY_DIRECTOR} if cfg.agent in DIRECTORS else {}
 
 
@@ -343,10 +347,10 @@ def steps_to_threshold(records: list[dict], threshold: float, metric: str = "epi
 
 def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=None, time_limit: float | None = None,
                      policy: str = "eval", progress: bool = True) -> list[dict]:
-    """Runs each trained run of `task` zero-shot on `TASK_switch` (the target speed switches within the episode,
-    see envs/locomotion.py), and the uniform random policy on the same episodes (agent "random", one per seed).
-    Each trained run also runs `episodes` episodes at each speed the schedule switches to, held for the whole
-    episode: its fixed-speed error over the same steps (analysis/composition.fixed_speed_error).
+    """Runs each trained run of `task` zero-shot on its composed task (`envs.composed_task`: the target speed
+    switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes (agent
+    "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule switches to,
+    held for the whole episode: its fixed-speed error over the same steps (analysis/composition.fixed_speed_error).
 
     Environment seeds are the run's seed + 20000, as in every evaluation. One row per (agent, seed): its summary
     (analysis/composition.summarize, plus "fixed_error" for trained runs; Director's code change window is 2K steps
@@ -354,20 +358,16 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     from tqdm.auto import tqdm
 
     from hrl_core.analysis import composition
-    from hrl_core.envs import TASKS, make_env
-    from hrl_core.rundir import load_agent
+    from hrl_core.envs import composed_task, make_env
+    from hrl_core.rundir import load_agent, read_spec
 
-    switch_task = f"{task}_switch"
-    if switch_task not in TASKS:
-        composable = sorted(t[: -len("_switch")] for t in TASKS if t.endswith("_switch"))
-        raise ValueError(f"task={task!r} has no switching counterpart; allowed values: {', '.join(composable)}")
+    switch_task = composed_task(task)
     rows = []
     grid = [(a, s) for s in seeds for a in [*agents, "random"]]
     for agent, seed in tqdm(grid, desc="composed task", disable=not progress):
         source = require_run(runs, task, agents[0] if agent == "random" else agent, seed)
-        ag, state, info = (None, None, json.loads((source / "config.json").read_text())) if agent == "random" \
-            else load_agent(source)
-        options = {k: v for k, v in info["env_options"].items() if k in ("action_repeat", "size", "conditioning")}
+        ag, state, spec = (None, None, read_spec(source)) if agent == "random" else _spec_of(load_agent(source))
+        options = {k: v for k, v in spec.env_options.items() if k in ("action_repeat", "size", "conditioning")}
         mode = "random" if agent == "random" else policy
 
         def rollouts(speeds):
@@ -377,7 +377,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
             return out, env.action_repeat * env.control_timestep
 
         episodes_out, seconds_per_step = rollouts(schedule)
-        window = 2 * info["config"]["manager_period"] if agent in DIRECTORS else None
+        window = 2 * spec.config.manager_period if agent in DIRECTORS else None
         summary = composition.summarize(episodes_out, window=window)
         if agent != "random":
             switched_to = {s["target"] for ep in episodes_out for s in composition.tracking(ep)}
@@ -388,6 +388,12 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
                      "seconds_per_step": seconds_per_step,
                      "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
     return rows
+
+
+def _spec_of(loaded: tuple) -> tuple:
+    """(agent, state, spec) from `rundir.load_agent`'s (agent, state, LoadedRun)."""
+    agent, state, run = loaded
+    return agent, state, run.spec
 
 
 def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000) -> list[dict]:

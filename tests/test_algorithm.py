@@ -237,23 +237,25 @@ def test_critics_get_their_own_initial_parameters():
 def test_init_from_carries_every_learned_quantity(tmp_path):
     """What --init-from carries: parameters, slow critics, return normalisers and adapted scales come from the source
     run; optimiser states start fresh; a group that does not match is an error naming it."""
-    from hrl_core.rundir import load_agent
-    from hrl_core.train import _init_from, train
+    from hrl_core.group import init_from
+    from hrl_core.rundir import RunSpec, load_agent
+    from hrl_core.train import Schedule, train
 
     config = {**SMALL, "adapt_rate": 0.5}  # large steps, so the adapted scales visibly leave their initial values
-    train("walker_speed", tmp_path / "src", agent="director", steps=40, config=config, prefill=16, parallel=False,
-          progress=False, env_options={"time_limit": 0.5})
+    train(tmp_path / "src", RunSpec.create("walker_speed", agent="director", config=config,
+                                           env_options={"time_limit": 0.5}),
+          Schedule(40, prefill=16), parallel=False, progress=False)
     _, src_state, _ = load_agent(tmp_path / "src")
     cfg, agent, fresh = agent_for("director", adapt_rate=0.5)
     assert not tree_equal(src_state["adapt"], fresh["adapt"]) and not tree_equal(src_state["retnorm"], fresh["retnorm"])
-    state = _init_from(fresh, tmp_path / "src")
+    state = init_from(fresh, tmp_path / "src")
     assert not tree_equal(src_state["advnorm"], fresh["advnorm"])
     for item in ("params", "slow_critic", "retnorm", "advnorm", "adapt"):
         assert tree_equal(state[item], src_state[item]), item
     assert tree_equal(state["opt"], fresh["opt"])
     _, _, other = agent_for("director", mlp_units=16)
     with pytest.raises(ValueError, match="parameter group 'params/wm'"):
-        _init_from(other, tmp_path / "src")
+        init_from(other, tmp_path / "src")
 
 
 def test_director_evaluation_samples_codes_and_takes_the_worker_mean():

@@ -58,12 +58,13 @@ def notebook_copy(tmp_path_factory):
     """A trained Director run and a copy of 03 whose parameters point at it."""
     import papermill
 
-    from hrl_core.train import train
+    from hrl_core.train import Schedule, train
 
     tmp = tmp_path_factory.mktemp("lab")
     runs = tmp / "runs"
-    train("walker_speed", rundir.run_path(runs, "walker_speed", "director", 0), agent="director", preset="tiny",
-          steps=200, env_options={"time_limit": 2.0}, progress=False)
+    train(rundir.run_path(runs, "walker_speed", "director", 0),
+          rundir.RunSpec.create("walker_speed", agent="director", preset="tiny", env_options={"time_limit": 2.0}),
+          Schedule(200), progress=False)
     copy = tmp / "03_goal_decoding.ipynb"
     papermill.execute_notebook(str(series.NOTEBOOK_DIR / "03_goal_decoding.ipynb"), str(copy), prepare_only=True,
                                parameters={**PARAMETERS, "out": str(tmp / "out"), "runs": str(runs)},

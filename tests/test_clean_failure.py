@@ -13,7 +13,8 @@ import pytest
 
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.cli import main
-from hrl_core.train import train
+from hrl_core.rundir import RunSpec
+from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,8 +118,8 @@ def test_ctrl_c_to_process_group_checkpoints_and_resumes(interrupted_run):
     assert not _live_members(pid)
 
     target = summary["step"] + 4
-    resumed = train("walker_speed", logdir, steps=target, config=SMALL, env_options={"time_limit": 2.0},
-                    resume=True, parallel=False, progress=False, prefill=10**9, log_every=2)
+    resumed = train(logdir, RunSpec.create("walker_speed", config=SMALL, env_options={"time_limit": 2.0}),
+                    Schedule(target, log_every=2, prefill=10**9), resume=True, parallel=False, progress=False)
     assert resumed["step"] == target and resumed["replay_steps"] == summary["replay_steps"] + 4
     assert resumed["updates"] == summary["updates"]
     with open(logdir / "metrics.jsonl") as f:

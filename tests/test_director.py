@@ -94,21 +94,21 @@ def test_finetune_manager_only_leaves_everything_else_bitwise_unchanged(setup):
 
 
 def test_director_run_trains_checkpoints_resumes_and_finetunes(tmp_path):
-    from hrl_core.rundir import load_agent
-    from hrl_core.train import train
+    from hrl_core.rundir import RunSpec, load_agent
+    from hrl_core.train import Schedule, train
 
     src = tmp_path / "maze"
     opts = {"time_limit": 0.4}
-    first = train("maze_train", src, agent="director", steps=24, config=SMALL, env_options=opts, parallel=False,
-                  progress=False, prefill=16, checkpoint_every=12)
+    spec = RunSpec.create("maze_train", agent="director", config=SMALL, env_options=opts)
+    first = train(src, spec, Schedule(24, checkpoint_every=12, prefill=16), parallel=False, progress=False)
     assert first["updates"] > 0
-    resumed = train("maze_train", src, agent="director", steps=32, config=SMALL, env_options=opts, resume=True,
-                    parallel=False, progress=False, prefill=16)
+    resumed = train(src, spec, Schedule(32, prefill=16), resume=True, parallel=False, progress=False)
     assert resumed["step"] == 32 and resumed["replay_steps"] == 32
     _, src_state, _ = load_agent(src)
     tuned = tmp_path / "novel"
-    train("maze_novel", tuned, agent="director", steps=24, config={**SMALL, "train_parts": ["WM", "M"]},
-          env_options=opts, init_from=src, parallel=False, progress=False, prefill=16)
+    train(tuned, RunSpec.create("maze_novel", agent="director", config={**SMALL, "train_parts": ["WM", "M"]},
+                                env_options=opts, init_from=src),
+          Schedule(24, prefill=16), parallel=False, progress=False)
     _, tuned_state, _ = load_agent(tuned)
     for name in ("worker", "goal_ae", "critic_goal"):  # frozen: exactly the source run's parameters
         for a, b in zip(jax.tree.leaves(src_state["params"][name]), jax.tree.leaves(tuned_state["params"][name])):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from hrl_core import nets
-from hrl_core.agents import common, make_agent
-from hrl_core.agents.director import ADVANTAGE_NORM, RETURN_NORM, distinct_codes
+from hrl_core.agents import make_agent
+from hrl_core.agents.director import RETURN_NORM, distinct_codes
 from hrl_core.config import LEGACY_DIRECTOR, make_config
 from hrl_core.envs import make_env
-from hrl_core.rundir import load_config
+from hrl_core.rundir import read_spec
 from tests.helpers import SMALL
 
 ENV = make_env("walker_speed")
@@ -171,13 +171,14 @@ def test_runs_written_before_the_restored_update_load_with_the_earlier_one(tmp_p
     """A run folder whose config predates the Director fields trained with the earlier update: it loads with
     LEGACY_DIRECTOR (percentile norm, summed entropy, no mix, the actor-critic optimiser), so its checkpoint's layout
     matches; a new run's config keeps its own values."""
+    run = {"task": "walker_speed", "agent": "director", "seed": 0, "env_options": {}}  # config.json's other fields
     old = {k: v for k, v in vars(make_config("cpu", agent="director")).items() if k not in LEGACY_DIRECTOR}
-    (tmp_path / "config.json").write_text(json.dumps({"task": "walker_speed", "config": old}))
-    cfg, _ = load_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**run, "config": old}))
+    cfg = read_spec(tmp_path).config
     assert all(getattr(cfg, k) == v for k, v in LEGACY_DIRECTOR.items())
     new = vars(make_config("cpu", agent="director"))
-    (tmp_path / "config.json").write_text(json.dumps({"task": "walker_speed", "config": new}))
-    assert load_config(tmp_path)[0].director_norm == "std"
+    (tmp_path / "config.json").write_text(json.dumps({**run, "config": new}))
+    assert read_spec(tmp_path).config.director_norm == "std"
 
 
 def test_distinct_codes_by_hand():

@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 
 from hrl_core.cli import main
-from hrl_core.train import train
+from hrl_core.rundir import RunSpec
+from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("eval") / "run"
-    train("walker_speed", logdir, steps=8, config=SMALL, env_options={"time_limit": 0.5}, parallel=False,
-          progress=False)
+    train(logdir, RunSpec.create("walker_speed", config=SMALL, env_options={"time_limit": 0.5}), Schedule(8),
+          parallel=False, progress=False)
     return logdir
 
 
@@ -37,7 +38,7 @@ def test_a_stored_evaluation_is_reused_only_when_it_is_the_same_evaluation(run, 
     that would be computed (same checkpoint, task, options, policy and episodes): it equals a fresh evaluation."""
     from hrl_core import evaluate, rundir
 
-    options, results = rundir.read_info(run)["env_options"], {}
+    options, results = rundir.read_spec(run).env_options, {}
     for policy in ("eval", "random"):
         stored = evaluate.evaluate_run(run, "train", 1, policy=policy)  # writes eval_train[_random].json
         assert stored["env_options"] == options
@@ -98,9 +99,10 @@ def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp
     be resumed, only started from with init_from. Both fail before anything is written."""
     before = (run / "metrics.jsonl").read_text()
     with pytest.raises(ValueError, match="holds a run already"):
-        train("walker_speed", run, steps=16, config=SMALL, parallel=False, progress=False)
+        train(run, RunSpec.create("walker_speed", config=SMALL), Schedule(16), parallel=False, progress=False)
     assert (run / "metrics.jsonl").read_text() == before
     out = tmp_path / "exported"
     assert main(["export", "--logdir", str(run), "--out", str(out)]) == 0
     with pytest.raises(ValueError, match="is an export"):
-        train("walker_speed", out, steps=16, config=SMALL, parallel=False, progress=False, resume=True)
+        train(out, RunSpec.create("walker_speed", config=SMALL), Schedule(16), resume=True, parallel=False,
+              progress=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from hrl_core import executor, study
-from hrl_core.rundir import drop_rows_after, read_metrics
+from hrl_core.rundir import drop_rows_after, last_logged_step, read_metrics
 
 GRID = dict(tasks=["walker_speed"], agents=["dreamer"], seeds=[0, 1], steps=200,
             time_limits={"walker_speed": 2.0}, checkpoint_every=100, progress=False)  # logs every 50 steps
@@ -107,14 +107,15 @@ def test_cli_passes_executor_flags(monkeypatch):
 
 @pytest.mark.slow
 def test_failing_run_is_reported_and_the_others_finish(tmp_path, ray_env):
-    """A bad option raises inside its task; that run is named with its cause, the other one completes. Run before
-    the tests that start a Ray, this one leaves it to run_jobs to start (and stop) a Ray of its own."""
+    """A bad option value raises inside its task (a bad option name is refused before any run starts:
+    tests/test_runspec.py); that run is named with its cause, the other one completes. Run before the tests that
+    start a Ray, this one leaves it to run_jobs to start (and stop) a Ray of its own."""
     with pytest.raises(executor.GridFailed, match=r"1 of 2 runs failed") as failed:
         study.train_grid(tmp_path, ["walker_speed", "cheetah_speed"], ["dreamer"], [0], 60,
-                         time_limits={"walker_speed": 2.0}, task_options={"cheetah_speed": {"bogus": 1}},
+                         time_limits={"walker_speed": 2.0}, task_options={"cheetah_speed": {"time_limit": -1.0}},
                          progress=False, executor="ray")
     assert list(failed.value.failures) == ["cheetah_speed-dreamer-s0"]
-    assert "ValueError: unknown task 'cheetah_speed' option(s) bogus" in str(failed.value)
+    assert "ValueError: time_limit=-1.0 is not valid" in str(failed.value)
     summary = json.loads((tmp_path / "walker_speed-dreamer-s0" / "summary.json").read_text())
     assert summary["step"] == 60 and not summary["interrupted"]
     assert not list(tmp_path.glob(".hrl-shared-check-*"))
@@ -153,7 +154,7 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, loca
 
     def kill_after_checkpoint():
         while not killed and time.time() < deadline:
-            step = executor._last_step(run)
+            step = last_logged_step(run)
             if (run / "ckpt" / "100").is_dir() and step is not None and 100 < step < 200:
                 pid = _holder(run / "metrics.jsonl")
                 if pid is not None:

@@ -31,9 +31,9 @@ def test_reference_run_loads_on_cpu_with_its_evaluations(run):
     """An export: learned state without optimiser or replay; it loads, and its evaluation files are there."""
     from hrl_core.rundir import load_agent
 
-    agent, state, info = load_agent(run)
-    assert info["meta"]["learned_only"] and agent.cfg.preset == "cpu"
-    assert json.loads((run / "summary.json").read_text())["step"] == info["meta"]["counters"]["step"]
+    agent, state, loaded = load_agent(run)
+    assert loaded.meta["learned_only"] and agent.cfg.preset == "cpu"
+    assert json.loads((run / "summary.json").read_text())["step"] == loaded.meta["counters"]["step"]
     assert (run / "eval_train.json").exists() and (run / "eval_train_random.json").exists()
     # The evaluations PROVENANCE.md reports (reference_run.sh: 4 episodes per speed, 40 in the maze), both policies
     # on the same episodes at the exported step; reading the runs (hrl notebooks --runs reference) must not
@@ -42,10 +42,10 @@ def test_reference_run_loads_on_cpu_with_its_evaluations(run):
     # evaluation of the exported checkpoint with the run's own options.
     from hrl_core.evaluate import stored_evaluation
 
-    episodes = 40 if info["task"].startswith("maze") else 4
+    episodes = 40 if loaded.spec.task.startswith("maze") else 4
     for name in ("eval_train.json", "eval_train_random.json"):
         result = json.loads((run / name).read_text())
-        assert result["step"] == info["meta"]["counters"]["step"]
+        assert result["step"] == loaded.meta["counters"]["step"]
         assert all(len(row["returns"]) == episodes for row in result["results"]), name
         assert stored_evaluation(run, "train", episodes, result["policy"]) == result, name
 

@@ -12,14 +12,21 @@ import jax
 import numpy as np
 import pytest
 
-from hrl_core.rundir import load_agent, read_metrics
-from hrl_core.train import seed_logdirs, train, train_seeds
+from hrl_core.rundir import RunSpec, load_agent, read_metrics
+from hrl_core.train import Schedule, seed_logdirs, train, train_seeds
 from tests.helpers import SMALL
 
 OPTIONS = {"time_limit": 0.5}  # 10-step episodes
-RUN = dict(steps=24, config=SMALL, env_options=OPTIONS, log_every=2, checkpoint_every=10_000, prefill=16,
-           parallel=False, progress=False)  # a log row every policy step (2 environments), about 4 updates
+SCHEDULE = Schedule(24, log_every=2, checkpoint_every=10_000,
+                    prefill=16)  # a log row every policy step (2 environments), about 4 updates
+RUN = dict(parallel=False, progress=False)
 LOSSES = ("wm/image", "wm/reward", "wm/dyn", "actor/entropy", "critic/loss")
+
+
+def group_runs(logdirs, seeds, config=SMALL) -> dict:
+    """{run folder: RunSpec} of a walker_speed group, one seed per folder."""
+    return {logdir: RunSpec.create("walker_speed", seed=seed, config=config, env_options=OPTIONS)
+            for logdir, seed in zip(logdirs, seeds)}
 
 
 def replay_frames(logdir):
@@ -29,8 +36,9 @@ def replay_frames(logdir):
 
 
 def test_group_seed_matches_the_seed_trained_alone(tmp_path):
-    group = train_seeds("walker_speed", [tmp_path / "g0", tmp_path / "g1"], [0, 1], **RUN)
-    alone = train("walker_speed", tmp_path / "a1", seed=1, **RUN)
+    group = train_seeds(group_runs([tmp_path / "g0", tmp_path / "g1"], [0, 1]), SCHEDULE, **RUN)
+    alone = train(tmp_path / "a1", RunSpec.create("walker_speed", seed=1, config=SMALL, env_options=OPTIONS),
+                  SCHEDULE, **RUN)
     assert group[1]["updates"] == alone["updates"] >= 3
     rows, expected = read_metrics(tmp_path / "g1"), read_metrics(tmp_path / "a1")
     assert [r["step"] for r in rows] == [r["step"] for r in expected]
@@ -53,12 +61,12 @@ def test_group_seed_matches_the_seed_trained_alone(tmp_path):
 def test_frozen_parts_hold_for_every_seed(tmp_path):
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
-    from hrl_core.train import _spaces
+    from hrl_core.rundir import spaces
 
-    train_seeds("walker_speed", [tmp_path / "s3", tmp_path / "s4"], [3, 4],
-                **{**RUN, "config": {**SMALL, "train_parts": ("A", "V")}})
+    train_seeds(group_runs([tmp_path / "s3", tmp_path / "s4"], [3, 4], config={**SMALL, "train_parts": ("A", "V")}),
+                SCHEDULE, **RUN)
     cfg = make_config("tiny", **SMALL)
-    agent = make_agent(cfg, *_spaces("walker_speed", OPTIONS))
+    agent = make_agent(cfg, *spaces("walker_speed", OPTIONS))
     for seed in (3, 4):
         _, state, _ = load_agent(tmp_path / f"s{seed}")
         initial = agent.init(jax.random.split(jax.random.PRNGKey(seed))[1])
@@ -72,19 +80,23 @@ def test_seed_axis_sharded_over_two_devices(tmp_path):
     """With two (host) devices the stacked states live on both, and seed 1 trains as in an unsharded group."""
     code = f"""
 import json, jax
-from hrl_core.train import seed_sharding, train_seeds
+import hrl_core
+from hrl_core.batches import seed_sharding
+from hrl_core.rundir import RunSpec
+from hrl_core.train import Schedule, train_seeds
 from tests.helpers import SMALL
+hrl_core.enable_compilation_cache()
 assert jax.local_device_count() == 2
 sharding = seed_sharding(4)
 assert sharding is not None and len(sharding.device_set) == 2
 assert seed_sharding(3) is None  # no even split: the seed axis stays on one device
-RUN = dict(steps=24, config=SMALL, env_options={OPTIONS!r}, log_every=2, checkpoint_every=10_000, prefill=16,
-           parallel=False, progress=False)
-train_seeds("walker_speed", [r"{tmp_path}/sh0", r"{tmp_path}/sh1"], [0, 1], **RUN)
+runs = {{folder: RunSpec.create("walker_speed", seed=seed, config=SMALL, env_options={OPTIONS!r})
+        for folder, seed in ((r"{tmp_path}/sh0", 0), (r"{tmp_path}/sh1", 1))}}
+train_seeds(runs, Schedule(24, log_every=2, checkpoint_every=10_000, prefill=16), parallel=False, progress=False)
 """
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=os.getcwd())
-    train_seeds("walker_speed", [tmp_path / "u0", tmp_path / "u1"], [0, 1], **RUN)
+    train_seeds(group_runs([tmp_path / "u0", tmp_path / "u1"], [0, 1]), SCHEDULE, **RUN)
     for seed in (0, 1):
         rows, expected = read_metrics(tmp_path / f"sh{seed}"), read_metrics(tmp_path / f"u{seed}")
         assert [r["updates"] for r in rows] == [r["updates"] for r in expected]
@@ -113,8 +125,8 @@ def test_killed_group_resumes_every_seed(tmp_path):
     assert all(s["interrupted"] for s in summaries) and summaries[0]["step"] == summaries[1]["step"] > 0
     saved = [load_agent(d)[1] for d in logdirs]
     target = summaries[0]["step"] + 8
-    resumed = train_seeds("walker_speed", logdirs, [0, 1], steps=target, config=SMALL, env_options=OPTIONS,
-                          resume=True, parallel=False, progress=False, prefill=10**9)  # no updates: params stay
+    resumed = train_seeds(group_runs(logdirs, [0, 1]), Schedule(target, prefill=10**9), resume=True,
+                          parallel=False, progress=False)  # no updates: params stay
     for before, after, summary in zip(saved, resumed, summaries):
         assert after["step"] == target and after["replay_steps"] == summary["replay_steps"] + 8
         assert after["updates"] == summary["updates"]
@@ -131,9 +143,9 @@ def test_group_options_are_checked(tmp_path):
     with pytest.raises(ValueError, match=r"logdir='runs/x' is not valid for several seeds; it must contain \{seed\}"):
         seed_logdirs("runs/x", [0, 1])
     with pytest.raises(ValueError, match=r"seeds=\[0, 0\] is not valid"):
-        train_seeds("walker_speed", [tmp_path / "a", tmp_path / "b"], [0, 0], **RUN)
+        train_seeds(group_runs([tmp_path / "a", tmp_path / "b"], [0, 0]), SCHEDULE, **RUN)
     with pytest.raises(ValueError, match="env_workers=0 is not valid"):
-        train_seeds("walker_speed", [tmp_path / "a"], [0], env_workers=0, **RUN)
+        train_seeds(group_runs([tmp_path / "a"], [0]), SCHEDULE, env_workers=0, **RUN)
     assert main(["train", "--task", "walker_speed", "--steps", "4", "--seeds", "0,x",
                  "--logdir", str(tmp_path / "r{seed}")]) == 2
     assert main(["bench", "train", "--seeds", "1,0"]) == 2

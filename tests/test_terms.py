@@ -350,9 +350,11 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
     the environments, and by replaying the stored actions on fresh environments with the same seeds, which must
     reproduce every stored frame, reward and flag."""
     from hrl_core import train as train_mod
+    from hrl_core.batches import replay_spaces
     from hrl_core.checkpoint import Checkpointer
     from hrl_core.envs import BatchedEnv, make_env
     from hrl_core.replay import Replay
+    from hrl_core.rundir import RunSpec
 
     sent = []
 
@@ -363,14 +365,16 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
 
     monkeypatch.setattr(train_mod, "BatchedEnv", RecordingEnv)
     options, seed, per_env = {"time_limit": 0.5}, 5, 24  # 10-step episodes: resets at t = 11 and 22
-    summary = train_mod.train("walker_speed", tmp_path / "run", steps=2 * per_env, seed=seed, config=SMALL,
-                              env_options=options, prefill=10**9, checkpoint_every=10**9, log_every=10**9,
+    summary = train_mod.train(tmp_path / "run", RunSpec.create("walker_speed", seed=seed, config=SMALL,
+                                                               env_options=options),
+                              train_mod.Schedule(2 * per_env, checkpoint_every=10**9, log_every=10**9,
+                                                 prefill=10**9),
                               parallel=False, progress=False)
     assert summary["updates"] == 0 and summary["replay_steps"] == 2 * per_env
 
     cfg = make_config("tiny", **SMALL)
     env = make_env("walker_speed", **options)
-    replay = Replay(cfg.replay_capacity, cfg.num_envs, train_mod.replay_spaces(env.obs_space, env.act_space))
+    replay = Replay(cfg.replay_capacity, cfg.num_envs, replay_spaces(env.obs_space, env.act_space))
     ckpt = Checkpointer(tmp_path / "run" / "ckpt")
     replay.restore(tmp_path / "run" / "replay", ckpt.restore_meta()["replay"])
     ckpt.close()

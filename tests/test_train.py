@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from hrl_core.checkpoint import Checkpointer
-from hrl_core.rundir import load_agent, read_metrics
-from hrl_core.train import train
+from hrl_core.rundir import RunSpec, load_agent, read_metrics
+from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
 
 OPTIONS = {"time_limit": 0.5}  # 10-step episodes: several end within each short run
@@ -17,13 +17,14 @@ OPTIONS = {"time_limit": 0.5}  # 10-step episodes: several end within each short
 
 def test_train_checkpoint_resume_continues(tmp_path):
     logdir = tmp_path / "run"
-    first = train("walker_speed", logdir, steps=40, config=SMALL, env_options=OPTIONS, checkpoint_every=20,
-                  log_every=20, parallel=False, progress=False, prefill=16)
+    spec = RunSpec.create("walker_speed", config=SMALL, env_options=OPTIONS)
+    first = train(logdir, spec, Schedule(40, checkpoint_every=20, log_every=20, prefill=16), parallel=False,
+                  progress=False)
     assert first["step"] == 40 and first["updates"] > 0 and first["replay_steps"] == 40
-    _, state_a, info = load_agent(logdir)
-    assert info["meta"]["counters"]["step"] == 40
-    second = train("walker_speed", logdir, steps=60, config=SMALL, env_options=OPTIONS, resume=True,
-                   parallel=False, progress=False, prefill=16, log_every=20)
+    _, state_a, run = load_agent(logdir)
+    assert run.meta["counters"]["step"] == 40
+    second = train(logdir, spec, Schedule(60, log_every=20, prefill=16), resume=True, parallel=False,
+                   progress=False)
     assert second["step"] == 60 and second["replay_steps"] == 60 and second["updates"] > first["updates"]
     steps = [r["step"] for r in read_metrics(logdir)]
     assert steps == sorted(steps) and steps[-1] == 60
@@ -54,8 +55,9 @@ def test_kill_mid_run_then_resume(tmp_path):
     ckpt.close()
     _, saved_state, _ = load_agent(logdir)
     target = summary["step"] + 8
-    resumed = train("walker_speed", logdir, steps=target, config=SMALL, env_options=OPTIONS, resume=True,
-                    parallel=False, progress=False, prefill=10**9)  # prefill: no updates, parameters stay put
+    resumed = train(logdir, RunSpec.create("walker_speed", config=SMALL, env_options=OPTIONS),
+                    Schedule(target, prefill=10**9), resume=True, parallel=False,
+                    progress=False)  # prefill: no updates, parameters stay put
     assert resumed["step"] == target and resumed["replay_steps"] == summary["replay_steps"] + 8
     assert resumed["updates"] == summary["updates"]
     _, state, _ = load_agent(logdir)
@@ -74,8 +76,8 @@ def test_eval_writes_returns_per_speed(tmp_path):
     from hrl_core.cli import main
 
     logdir = tmp_path / "ev"
-    train("walker_speed", logdir, steps=8, config=SMALL, env_options={"time_limit": 0.5}, parallel=False,
-          progress=False)
+    train(logdir, RunSpec.create("walker_speed", config=SMALL, env_options={"time_limit": 0.5}), Schedule(8),
+          parallel=False, progress=False)
     assert main(["eval", "--logdir", str(logdir), "--split", "ood", "--episodes", "1"]) == 0
     result = json.loads((logdir / "eval_ood.json").read_text())
     from hrl_core.envs.locomotion import SPEEDS

@@ -77,8 +77,8 @@ def run_trace(logdir, steps: int = 64, task: str | None = None, seed: int = 0, e
     from hrl_core.envs import make_env
     from hrl_core.rundir import load_agent
 
-    agent, state, info = load_agent(logdir)
-    env = make_env(task or info["task"], seed=seed, **{**info["env_options"], **(env_options or {})})
+    agent, state, run = load_agent(logdir)
+    env = make_env(task or run.spec.task, seed=seed, **{**run.spec.env_options, **(env_options or {})})
     return rollout_trace(agent, state, env, steps, seed)
 
 

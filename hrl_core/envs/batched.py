@@ -49,7 +49,7 @@ def _worker(conn, name, env_options):
     for sig in _SIGNALS:  # the parent blocked these while spawning us, so none arrived before this point
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    from hrl_core.envs import make_env
+    from hrl_core.envs.registry import make_env
 
     envs = []
     try:
@@ -123,7 +123,7 @@ class BatchedEnv:
 
     def __init__(self, name: str, num_envs: int, seed: int = 0, parallel: bool = True, workers: int | None = None,
                  env_seeds: list[int] | None = None, **options):
-        from hrl_core.envs import make_env
+        from hrl_core.envs.registry import make_env
         from hrl_core.validation import check_positive
 
         check_positive("num_envs", num_envs)

@@ -1,0 +1,91 @@
+"""The package's import structure: no import cycle (module-level or inside functions), and importing it does no
+work (environment worker processes import it without JAX)."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "hrl_core"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: the package's modules it imports}, read from the sources: every import statement, at module level
+    or inside a function. `from hrl_core.x import y` names module hrl_core.x.y when that is a module, else
+    hrl_core.x."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                            for alias in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_package_has_no_import_cycle():
+    graph = import_graph()
+    assert "hrl_core.commands" in graph["hrl_core.cli"]  # the graph sees imports (a sanity check of the reader)
+    assert "hrl_core.rundir" in graph["hrl_core.evaluate"]  # ... including those inside functions
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_importing_the_package_and_its_environments_does_no_work():
+    """`import hrl_core` loads neither JAX nor the physics, and leaves JAX's configuration alone; what an
+    environment worker runs (the registry building and stepping a task) loads no JAX."""
+    code = ("import sys, hrl_core, hrl_core.envs\n"
+            "assert 'jax' not in sys.modules and 'dm_control' not in sys.modules, 'imported at import time'\n"
+            "env = hrl_core.envs.make_env('walker_walk')\n"
+            "env.reset()\n"
+            "env.close()\n"
+            "assert 'jax' not in sys.modules, 'an environment imported JAX'\n"
+            "import jax\n"
+            "assert not jax.config.jax_compilation_cache_dir\n"
+            "assert hrl_core.enable_compilation_cache() == jax.config.jax_compilation_cache_dir\n")
+    env = {"HRL_JAX_CACHE": "/tmp/hrl-test-jax-cache", "MUJOCO_GL": "egl", "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
