@@ -1,9 +1,10 @@
 # make demo: the main job (the notebook series end to end on the tiny preset, then on the repository's trained
-# reference runs); make test: the test suite.
+# reference runs); make test: the developer's test suite (under 20 minutes); make test-slow: the long checks
+# (marked slow: the notebook series, real training, Ray, the GPU check, the browser); make check: both (CI).
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test bench lab clean
+.PHONY: install demo test test-slow check bench lab clean
 
 install:
 	@bash scripts/install.sh
@@ -13,7 +14,12 @@ demo: install
 	$(VENV)/bin/hrl notebooks --runs reference
 
 test: install
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+test-slow: install
+	$(VENV)/bin/python -m pytest -q -m slow tests
+
+check: test test-slow
 
 bench: install
 	$(VENV)/bin/hrl bench envs

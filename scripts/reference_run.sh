@@ -23,6 +23,12 @@ start=$(date -u +%FT%TZ)
     --checkpoint-every 1000 --log-every 500 --no-progress "${resume[@]}" "$@"
 end=$(date -u +%FT%TZ)
 echo "$task $agent seed $seed: trained $start -> $end" >> outputs/runs/reference/times.log
+# A run stopped by a signal is checkpointed, not finished: evaluating and exporting it would put a partial run into
+# reference/. Rerun the same command to continue it.
+python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['interrupted'])" "$run/summary.json" || {
+    echo "$run was interrupted before $steps steps; rerun this command to continue it" >&2
+    exit 3
+}
 
 splits=(train)
 [[ $task == *_speed ]] && splits=(train ood)

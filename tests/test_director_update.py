@@ -230,8 +230,10 @@ def test_finetuning_inherits_the_source_update(tmp_path):
     from hrl_core import study
 
     old = {k: v for k, v in vars(make_config("cpu", agent="director")).items() if k not in LEGACY_DIRECTOR}
-    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "config": old}))
+    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "director", "seed": 0,
+                                                      "env_options": {}, "config": old}))
     assert study.update_options(tmp_path) == LEGACY_DIRECTOR
-    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train",
+    (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "dreamer", "seed": 0,
+                                                      "env_options": {},
                                                       "config": vars(make_config("cpu", agent="dreamer"))}))
     assert study.update_options(tmp_path) == {}

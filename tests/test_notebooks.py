@@ -8,6 +8,8 @@ import pytest
 from hrl_core import rundir, series
 from hrl_core.viz.figures import has_chromium
 
+pytestmark = pytest.mark.slow  # the whole series, about a quarter of an hour: `make test-slow` (CI runs it)
+
 # Smaller than the tiny defaults: enough steps for updates to run (prefill is 128) and for episodes to end.
 PARAMS = {"seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
           "window": 12, "trace_steps": 60, "columns": 4, "episodes": 1, "finetune_steps": 160, "time_limit": 2.0}

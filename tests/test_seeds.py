@@ -76,6 +76,7 @@ def test_frozen_parts_hold_for_every_seed(tmp_path):
                                                             jax.tree.leaves(initial["params"]["actor"])))
 
 
+@pytest.mark.slow
 def test_seed_axis_sharded_over_two_devices(tmp_path):
     """With two (host) devices the stacked states live on both, and seed 1 trains as in an unsharded group."""
     code = f"""
