@@ -78,8 +78,8 @@ def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", tim
     """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
     options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). With `vectorize` (see `vectorized`) the
     seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20
-    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and `max_parallel` say where the
-    processes execute (hrl_core/executor.py)."""
+    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and
+    `max_parallel` say where the processes execute (hrl_core/executor.py)."""
     from dataclasses import replace
 
     from hrl_core.executor import run_jobs
