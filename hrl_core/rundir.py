@@ -256,8 +256,7 @@ def read_summary(logdir: str | Path) -> dict:
 
 def trained_steps(logdir: str | Path) -> int | None:
     """The policy steps the run's last training call reached (None before any call finished)."""
-    path = Path(logdir) / "summary.json"
-    return json.loads(path.read_text())["step"] if path.exists() else None
+    return read_summary(logdir)["step"] if (Path(logdir) / "summary.json").exists() else None
 
 
 def is_finished(logdir: str | Path, steps: int) -> bool:
