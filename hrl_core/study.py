@@ -366,7 +366,8 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     grid = [(a, s) for s in seeds for a in [*agents, "random"]]
     for agent, seed in tqdm(grid, desc="composed task", disable=not progress):
         source = require_run(runs, task, agents[0] if agent == "random" else agent, seed)
-        ag, state, spec = (None, None, read_spec(source)) if agent == "random" else _spec_of(load_agent(source))
+        spec = read_spec(source)
+        ag, state = (None, None) if agent == "random" else load_agent(source)[:2]
         options = {k: v for k, v in spec.env_options.items() if k in ("action_repeat", "size", "conditioning")}
         mode = "random" if agent == "random" else policy
 
@@ -388,12 +389,6 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
                      "seconds_per_step": seconds_per_step,
                      "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
     return rows
-
-
-def _spec_of(loaded: tuple) -> tuple:
-    """(agent, state, spec) from `rundir.load_agent`'s (agent, state, LoadedRun)."""
-    agent, state, run = loaded
-    return agent, state, run.spec
 
 
 def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000) -> list[dict]:
