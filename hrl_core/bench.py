@@ -129,7 +129,8 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     ag = make_agent(cfg, env.obs_space, env.act_space)
     sharding = seed_sharding(seeds)
     place = (lambda tree: jax.device_put(tree, sharding)) if sharding is not None else (lambda tree: tree)
-    states = [ag.init(jax.random.PRNGKey(i)) for i in range(seeds)]
+    init = jax.jit(ag.init)
+    states = [init(jax.random.PRNGKey(i)) for i in range(seeds)]
     state = place(stack(states))
     batch = place(stack([random_batch(env.obs_space, env.act_space, cfg, seed=i) for i in range(seeds)]))
     keys = lambda i: place(jax.random.split(jax.random.PRNGKey(i), seeds))  # noqa: E731

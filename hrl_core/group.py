@@ -185,9 +185,10 @@ class SeedGroup:
         """Each seed's (state, random key) before training: from its seed, and from its `init_from` run unless the
         group resumes (then its checkpoint holds what that gave)."""
         states, keys = [], []
+        init = jax.jit(agent.init)  # one compile (persistently cached), not dozens of op-by-op ones each process
         for spec in self.specs:
             key, init_key = jax.random.split(jax.random.PRNGKey(spec.seed))
-            state = agent.init(init_key)
+            state = init(init_key)
             if spec.init_from is not None and not self.resuming:
                 state = init_from(state, spec.init_from)  # before anything is created: a mismatch leaves no folder
             states.append(state)

@@ -167,7 +167,7 @@ def load_agent(logdir: str | Path, step: int | None = None):
     try:
         if ckpt.latest_step() is None:
             raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
-        fresh = agent.init(jax.random.PRNGKey(0))
+        fresh = jax.jit(agent.init)(jax.random.PRNGKey(0))  # jitted: one cached compile, not op-by-op ones
         if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
             template = {k: v for k, v in fresh.items() if k != "opt"}
             state, _, meta = ckpt.restore(template, step=step)

@@ -197,16 +197,18 @@ class Update:
     on the device since the last `mean()`, so that a metrics row is the interval's mean at no host round-trip."""
 
     def __init__(self, agent):
-        self.agent, self.totals, self.count = agent, None, 0
+        self.totals, self.count = None, 0
+        # The metrics' shapes come from tracing the inner jit once; the outer jit's trace then reuses that trace.
+        self._train_step = jax.jit(jax.vmap(agent.train_step))
         self._step = jax.jit(self._update_and_sum)
 
     def _update_and_sum(self, state, batch, key, totals):
-        state, metrics = jax.vmap(self.agent.train_step)(state, batch, key)
+        state, metrics = self._train_step(state, batch, key)
         return state, jax.tree.map(lambda t, m: t + m.astype(jnp.float32), totals, metrics)
 
     def __call__(self, state, batch, key):
         if self.totals is None:
-            shapes = jax.jit(jax.vmap(self.agent.train_step)).trace(state, batch, key).out_info[1]
+            shapes = self._train_step.trace(state, batch, key).out_info[1]
             self.totals = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), shapes)
         state, self.totals = self._step(state, batch, key, self.totals)
         self.count += 1
