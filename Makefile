@@ -13,8 +13,12 @@ demo: install
 	$(VENV)/bin/hrl notebooks --preset tiny
 	$(VENV)/bin/hrl notebooks --runs reference
 
+# The developer suite on TEST_WORKERS processes (pytest-xdist), a test file per process: most of a test's time is one
+# XLA compile, which uses one core. Each process peaks near 6 GB.
+TEST_WORKERS ?= 2
+
 test: install
-	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 test-slow: install
 	$(VENV)/bin/python -m pytest -q -m slow tests

@@ -213,7 +213,7 @@ def test_worker_objective_is_normalised_by_its_std():
         # Drop the entropy bonus so that only the return term drives the gradient.
         agent.cfg = cfg.replace(actor_entropy=0.0)
         fn = lambda w: agent.worker_loss(w, p, state, start, jnp.full((4, 1), 0.5), jax.random.PRNGKey(6))  # noqa: E731
-        (_, (_, _, m)), g = jax.value_and_grad(fn, has_aux=True)(p["worker"])
+        (_, (_, _, m)), g = jax.jit(jax.value_and_grad(fn, has_aux=True))(p["worker"])
         grads[norm], metrics[norm] = jnp.concatenate([x.ravel() for x in jax.tree.leaves(g)]), m
     a, b = grads["std"], grads["percentile"]
     cosine = float(a @ b / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))
