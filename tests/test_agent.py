@@ -49,6 +49,15 @@ def test_same_seed_same_first_updates(setup):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_jitted_init_is_the_op_by_op_init(setup):
+    """Runs start from `jax.jit(agent.init)` (one cached compile); it gives exactly the op-by-op initial state."""
+    env, cfg, agent, _ = setup
+    eager, jitted = agent.init(jax.random.PRNGKey(3)), jax.jit(agent.init)(jax.random.PRNGKey(3))
+    assert jax.tree.structure(eager) == jax.tree.structure(jitted)
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_world_model_losses_fall_on_real_frames():
     env = make_env("walker_walk", seed=0)
     cfg = make_config("tiny", **{**SMALL, "batch_size": 2, "batch_length": 16, "train_parts": ("WM",),
