@@ -14,7 +14,7 @@ demo: install
 	$(VENV)/bin/hrl notebooks --runs reference
 
 # The developer suite on TEST_WORKERS processes (pytest-xdist), a test file per process: most of a test's time is one
-# XLA compile, which uses one core. Each process peaks near 6 GB.
+# XLA compile, which uses one core. Each process peaks near 5 GB.
 TEST_WORKERS ?= 2
 
 test: install

@@ -48,7 +48,8 @@ def test_actor_input_is_stop_gradient():
     p = state["params"]
     task = jnp.full((6, 1), 0.5)
     args = (p["wm"], p["critic"], state["retnorm"], start_states(cfg), task, jax.random.PRNGKey(2))
-    (_, (feat, returns, weight, _, _)), grads = jax.jit(jax.value_and_grad(agent.actor_loss, has_aux=True))(p["actor"], *args)
+    loss_and_grad = jax.jit(jax.value_and_grad(agent.actor_loss, has_aux=True))
+    (_, (feat, returns, weight, _, _)), grads = loss_and_grad(p["actor"], *args)
     assert np.allclose(returns, 0.0, atol=1e-6)
 
     def entropy_on_fixed_states(actor_params):
@@ -152,13 +153,13 @@ def test_manager_entropy_scale_rises_when_entropy_is_low():
         step = jax.jit(agent.train_step)
         out = f"Dense_{cfg.mlp_layers}"  # the manager MLP's output layer
         for scale, sign in ((1e3, 1.0), (0.0, -1.0)):
-            manager = jax.tree.map(lambda x: x, state["params"]["manager"])
-            manager["params"]["MLP_0"][out] = jax.tree.map(lambda x: scale * x, manager["params"]["MLP_0"][out])
+            mlp = state["params"]["manager"]["params"]["MLP_0"]
+            manager = {"params": {"MLP_0": {**mlp, out: jax.tree.map(lambda x: scale * x, mlp[out])}}}
             start = {**state, "params": {**state["params"], "manager": manager}}
-            new, metrics = step(start, random_batch(agent, cfg), jax.random.PRNGKey(8))
+            new, _ = step(start, random_batch(agent, cfg), jax.random.PRNGKey(8))
             change = np.asarray(new["adapt"]["manager_entropy"] - start["adapt"]["manager_entropy"])
             assert change.shape == ((cfg.goal_codes,) if mode == "per_slot" else ())
-            assert np.allclose(change, sign * np.log(1 + cfg.adapt_rate), rtol=1e-5), (mode, scale, metrics)
+            assert np.allclose(change, sign * np.log(1 + cfg.adapt_rate), rtol=1e-5), (mode, scale)
         assert step._cache_size() == 1
 
 
@@ -243,8 +244,9 @@ def test_critics_get_their_own_initial_parameters():
 
 def test_init_from_carries_every_learned_quantity(tmp_path):
     """What --init-from carries: parameters, slow critics, return normalisers and adapted scales come from the source
-    run; optimiser states start fresh. The source is an exported run whose every learned quantity differs from a
-    fresh state's (each leaf shifted by 1), written as `hrl export` writes one."""
+    run; optimiser states start fresh; a group that does not match is an error naming it. The source is an export
+    whose every learned quantity differs from a fresh state's (each leaf shifted by 1), written as `hrl export`
+    writes one."""
     from hrl_core.checkpoint import Checkpointer
     from hrl_core.group import init_from
     from hrl_core.rundir import RunSpec, load_agent, write_spec
@@ -262,6 +264,9 @@ def test_init_from_carries_every_learned_quantity(tmp_path):
         assert not tree_equal(src_state[item], fresh[item]), item
         assert tree_equal(state[item], src_state[item]), item
     assert tree_equal(state["opt"], fresh["opt"])
+    _, _, other = agent_for("director", mlp_units=16)
+    with pytest.raises(ValueError, match="parameter group 'params/wm'"):
+        init_from(other, tmp_path / "src")
 
 
 def test_director_evaluation_samples_codes_and_takes_the_worker_mean():
