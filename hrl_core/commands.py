@@ -68,7 +68,7 @@ def cmd_eval(args) -> int:
 def cmd_export(args) -> int:
     from hrl_core.rundir import export_run
 
-    out = export_run(args.logdir, args.out)
+    out = export_run(args.logdir, args.out, learned=not args.record_only)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"exported {args.logdir} to {out} ({size / 1e6:.1f} MB)")
     return 0
@@ -134,6 +134,8 @@ def register(sub) -> None:
                                       "state, no replay) into a small folder that loads like the run")
     p.add_argument("--logdir", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--record-only", action="store_true",
+                   help="copy only config, metrics, summary and evaluations, without the learned state")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="measure throughput: envs (agent steps/s) or train (updates/s, FLOPs)")

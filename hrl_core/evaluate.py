@@ -100,16 +100,18 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
 def stored_evaluation(logdir: str | Path, split: str, episodes: int, policy: str = "eval") -> dict | None:
     """The run's stored evaluation (`rundir.evaluation_path`) if it is exactly the one evaluate_run would compute
     now: the run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the
-    run's latest checkpoint; else None."""
-    from hrl_core.rundir import latest_step, read_evaluation, read_spec
+    run's latest checkpoint (for a run stored without one, `export_run(learned=False)`, at the step its training
+    reached); else None."""
+    from hrl_core.rundir import latest_step, read_evaluation, read_spec, trained_steps
 
     stored = read_evaluation(logdir, split, policy)
     if stored is None:
         return None
     spec = read_spec(logdir)
+    step = latest_step(logdir) if (Path(logdir) / "ckpt").is_dir() else trained_steps(logdir)
     same = (stored.get("task") == spec.task and stored.get("env_options") == spec.env_options
             and stored.get("split") == split and stored.get("policy") == policy
-            and stored.get("step") == latest_step(logdir)
+            and stored.get("step") == step
             and all(len(row["returns"]) == episodes for row in stored.get("results", [])))
     return stored if same and stored.get("results") else None
 

@@ -179,23 +179,29 @@ def load_agent(logdir: str | Path, step: int | None = None):
     return agent, state, LoadedRun(spec, meta)
 
 
-def export_run(logdir: str | Path, out: str | Path) -> Path:
+def export_run(logdir: str | Path, out: str | Path, learned: bool = True) -> Path:
     """A small, CPU-loadable copy of a finished run: its config, metrics, summary and evaluations, and a checkpoint
     of what it learned (parameters, slow critics, normalisers, adapted scales) without optimiser state or replay.
-    `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself."""
+    `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself. With learned=False only
+    the record is copied (config, metrics, summary, evaluations): enough for the series to read its curves and
+    stored evaluations (the reference fine-tuning runs), not to load or continue it."""
     logdir, out = Path(logdir), Path(out)
-    agent, state, info = load_agent(logdir)
+    if learned:
+        agent, state, info = load_agent(logdir)
+    elif not is_finished(logdir, 1):
+        raise ValueError(f"logdir={str(logdir)!r} is not valid; it has no finished training call to export")
     if out.exists():
         raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
     out.mkdir(parents=True)
     for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json")):
         if path.exists():
             shutil.copy2(path, out / path.name)
-    meta = {**info.meta, "learned_only": True}
-    meta.pop("replay", None)
-    ckpt = Checkpointer(out / "ckpt", keep=1)
-    ckpt.save(info.step, {k: v for k, v in state.items() if k != "opt"}, None, meta)
-    ckpt.close()
+    if learned:
+        meta = {**info.meta, "learned_only": True}
+        meta.pop("replay", None)
+        ckpt = Checkpointer(out / "ckpt", keep=1)
+        ckpt.save(info.step, {k: v for k, v in state.items() if k != "opt"}, None, meta)
+        ckpt.close()
     return out
 
 

@@ -4,11 +4,16 @@ Layout under OUT (default outputs/notebooks/PRESET):
     NN_name.ipynb        the executed copy of each notebook
     NN_name/             its figures (HTML, PNG when a Chromium exists) and metrics.json
     runs/TASK-AGENT-sS/  the training runs that 01 (and 05) write and later notebooks read
+
+A folder of trained runs for the series (`runs=`, such as reference/) may hold STORED_RUNS/: finished runs stored
+without their learned state (`hrl export --record-only`: config, metrics, summary, evaluations), which the series
+copies into OUT/runs so that 05 reads its fine-tuning runs' curves and evaluations instead of training them again.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from hrl_core.validation import check_keys
@@ -28,6 +33,7 @@ SCALES = {"tiny": {}, "size1m": _REAL_SCALE, "S": _REAL_SCALE, "M": _REAL_SCALE}
 
 
 SERIES_FILE = "series.json"  # in a folder of trained runs: which preset and notebook parameters fit them
+STORED_RUNS = "finetune"  # ... and its finished runs that notebooks would otherwise train (05's fine-tuning)
 
 
 class NotebookFailed(RuntimeError):
@@ -79,6 +85,19 @@ def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None
     return {k: v for k, v in values.items() if k in declared}
 
 
+def copy_stored_runs(runs: str | Path, out_runs: str | Path) -> list[Path]:
+    """Copies each run of RUNS/STORED_RUNS that OUT_RUNS does not hold yet; returns the copies. Runs already there
+    (trained, or copied by an earlier call) are left alone, so a rerun keeps what the notebooks did since."""
+    from hrl_core.rundir import has_spec
+
+    stored, out_runs = Path(runs) / STORED_RUNS, Path(out_runs)
+    copies = []
+    for run in sorted(stored.iterdir()) if stored.is_dir() else []:
+        if has_spec(run) and not (out_runs / run.name).exists():
+            copies.append(Path(shutil.copytree(run, out_runs / run.name)))
+    return copies
+
+
 def reference_settings(runs: str | Path) -> dict:
     """A trained-runs folder's own description, SERIES_FILE: {"preset": the preset its runs were trained at,
     "notebooks": the notebooks it serves, "parameters": notebook parameters that fit them (seeds, evaluation
@@ -104,7 +123,8 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
 
     With `runs` (a folder of trained runs with a SERIES_FILE, such as the repository's reference/), the series
     analyses those runs instead of training its own: the preset and default parameters come from that file, 01 is
-    skipped unless `only` names it, and the output goes to outputs/notebooks/<folder name> by default."""
+    skipped unless `only` names it, the runs it stores finished (STORED_RUNS) are copied into OUT/runs first, and the
+    output goes to outputs/notebooks/<folder name> by default."""
     import papermill
 
     from hrl_core.config import PRESETS
@@ -126,6 +146,8 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     default_out = f"outputs/notebooks/{preset if runs is None else runs.name}"
     out = Path(out or default_out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if runs is not None:
+        copy_stored_runs(runs, out / "runs")
     flags = {k: v for k, v in (("executor", executor), ("address", address), ("max_parallel", max_parallel))
              if v is not None}
     executed = []

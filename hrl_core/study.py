@@ -266,6 +266,29 @@ def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str 
     return Path(runs) / f"finetune-{target_task}{'' if novelty is None else '-' + novelty}-{slug}-s{seed}"
 
 
+def finished_as(logdir: Path, spec, steps: int) -> bool:
+    """Whether `logdir` holds this run, finished at `steps` or beyond: the same spec, its source run compared by
+    folder name (a run made from another copy of reference/ is the same run). Such a run is not trained again. A run
+    stored without its learned state (`export_run(learned=False)`, the reference fine-tuning runs) that is not this
+    finished run cannot be continued: ValueError."""
+    from dataclasses import replace
+
+    from hrl_core.rundir import has_spec, is_finished, read_spec
+
+    if not has_spec(logdir):
+        return False
+    stored = read_spec(logdir)
+    source = lambda s: s.init_from and Path(s.init_from).name  # noqa: E731
+    same = replace(stored, init_from=None) == replace(spec, init_from=None) and source(stored) == source(spec)
+    if same and is_finished(logdir, steps):
+        return True
+    if is_finished(logdir, 1) and not (Path(logdir) / "ckpt").is_dir():  # a record: nothing to resume from
+        differs = "fewer steps" if same else "other settings"
+        raise ValueError(f"{logdir} holds a run stored without its learned state, with {differs} than this one "
+                         f"(steps={steps}), so it cannot be continued; delete that folder to train this run")
+    return False
+
+
 def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
                   preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
                   out_runs=None, executor: str = "local", address: str | None = None,
@@ -307,7 +330,9 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
                       **({"train_parts": parts} if parts else {})}
             specs = {logdirs[seed]: RunSpec.create(target_task, agent, seed, preset, options, config,
                                                    sources[agent, seed] if start else None) for seed in group}
-            jobs.append(_training_job(specs, schedule, progress and executor == "local"))
+            specs = {logdir: spec for logdir, spec in specs.items() if not finished_as(logdir, spec, steps)}
+            if specs:
+                jobs.append(_training_job(specs, schedule, progress and executor == "local"))
     run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
              files=list(sources.values()))
     return paths
@@ -456,11 +481,13 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
             raise RuntimeError(f"fine-tuning run {path} made no updates in its {summary['step']} steps: it is its "
                                "source unchanged; fine-tune for more steps than the prefill (study.finetune_prefill)")
         if (novelty, seed) not in random:
-            random[novelty, seed] = evaluate_run(path, "train", episodes, policy="random")["results"][0]["mean_return"]
+            random[novelty, seed] = evaluate_run(path, "train", episodes, policy="random",
+                                                 reuse=True)["results"][0]["mean_return"]
         records = read_metrics(path)
+        evaluation = evaluate_run(path, "train", episodes, reuse=True)["results"][0]["mean_return"]
         rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records, "updates": updates,
                      "budget": summary["step"], "final_training_return": final_return(records),
-                     "evaluation_return": evaluate_run(path, "train", episodes)["results"][0]["mean_return"],
+                     "evaluation_return": evaluation,
                      "random_return": random[novelty, seed]})
     for novelty in dict.fromkeys(r["novelty"] for r in rows):
         grade = [r for r in rows if r["novelty"] == novelty]

@@ -266,7 +266,7 @@ def test_finetune_threshold_is_fixed_by_the_random_policy_and_censors(tmp_path, 
         paths["dreamer: all", "both", seed] = run
     chance = {"run-s0": 0.2, "run-s1": 0.1}
 
-    def fake_eval(path, split, episodes, policy="eval"):
+    def fake_eval(path, split, episodes, policy="eval", reuse=False):
         value = chance[path.name] if policy == "random" else 0.5
         return {"results": [{"mean_return": value}]}
     monkeypatch.setattr(hrl_core.evaluate, "evaluate_run", fake_eval)

@@ -65,3 +65,27 @@ def test_reading_a_run_leaves_its_files_alone(tmp_path):
     study.random_baseline(tmp_path, info["task"], info["agent"], [info["seed"]], 1, progress=False,
                           splits=("train",))
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
+    """reference/finetune/ holds 05's fine-tuning runs, finished and without learned state: with the parameters of
+    series.json, 05 finds every run it asks for finished there (no training job) and reads their stored evaluations
+    (no agent is loaded), so a change to the runs or to series.json that would make 05 train again fails here."""
+    from hrl_core import study
+
+    settings = series.reference_settings(REFERENCE)
+    values = {**settings["parameters"], **settings["notebook_parameters"]["05_finetune_ablation"]}
+    assert series.copy_stored_runs(REFERENCE, tmp_path)
+    assert not any((run / "ckpt").exists() for run in tmp_path.iterdir())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("05 would train or load a run that reference/finetune/ stores finished")
+
+    monkeypatch.setattr(study, "_training_job", refuse)
+    monkeypatch.setattr(rundir, "load_agent", refuse)
+    paths = study.finetune_grid(REFERENCE, "maze_train", "maze_novel", values["seeds"], values["finetune_steps"],
+                                values["variants"], values["novelties"], preset=settings["preset"],
+                                time_limit=values["time_limit"], progress=False, out_runs=tmp_path)
+    assert sorted(p.name for p in paths.values()) == sorted(p.name for p in (REFERENCE / "finetune").iterdir())
+    rows = study.finetune_results(paths, values["episodes"], 2.0, progress=False)
+    assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
