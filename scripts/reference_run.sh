@@ -5,7 +5,9 @@
 #   scripts/reference_run.sh TASK AGENT SEED STEPS [--option KEY=VALUE | --config KEY=VALUE ...]
 #
 # EVAL_EPISODES (default 4) sets the evaluation episodes per target speed, or per task for the maze, whose 0/1
-# returns need more episodes to tell success rates apart.
+# returns need more episodes to tell success rates apart. CORES (e.g. 0, or 1) pins the training and its
+# environment workers to those CPU cores (taskset): two runs at once, each on a core of its own, train faster
+# together than two runs sharing both cores (benchmarks/RESULTS.md).
 #
 # Resumable: rerun the same command after an interruption and training continues from the last checkpoint. The
 # training run itself (with optimiser state and replay) stays under outputs/runs/reference/.
@@ -18,8 +20,10 @@ export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 resume=()
 [[ -f $run/config.json ]] && resume=(--resume)
+pin=()
+[[ -n ${CORES:-} ]] && pin=(taskset -c "$CORES")
 start=$(date -u +%FT%TZ)
-"$hrl" train --agent "$agent" --task "$task" --preset cpu --steps "$steps" --seed "$seed" --logdir "$run" \
+"${pin[@]}" "$hrl" train --agent "$agent" --task "$task" --preset cpu --steps "$steps" --seed "$seed" --logdir "$run" \
     --checkpoint-every 1000 --log-every 500 --no-progress "${resume[@]}" "$@"
 end=$(date -u +%FT%TZ)
 echo "$task $agent seed $seed: trained $start -> $end" >> outputs/runs/reference/times.log
