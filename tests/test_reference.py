@@ -89,3 +89,16 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     assert sorted(p.name for p in paths.values()) == sorted(p.name for p in (REFERENCE / "finetune").iterdir())
     rows = study.finetune_results(paths, values["episodes"], 2.0, progress=False)
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
+
+
+def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
+    """`hrl notebooks --runs reference` (make demo) runs 05 from reference/finetune/ in seconds: the copies appear
+    under OUT/runs unchanged (nothing trained into them) and 05 writes its claims."""
+    executed = series.run_series(runs=REFERENCE, only=["05"], out=tmp_path, progress=False)
+    assert [p.name for p in executed] == ["05_finetune_ablation.ipynb"]
+    for stored in (REFERENCE / "finetune").iterdir():
+        copy = tmp_path / "runs" / stored.name
+        assert (copy / "metrics.jsonl").read_bytes() == (stored / "metrics.jsonl").read_bytes()
+        assert not (copy / "ckpt").exists()
+    metrics = json.loads((tmp_path / "05_finetune_ablation" / "metrics.json").read_text())
+    assert metrics["steps"] == 200 and len(metrics["claims"]) == 2
