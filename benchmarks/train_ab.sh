@@ -16,8 +16,9 @@ for task in walker_speed maze_train; do
     args=(--task "$task" --option action_repeat=4)
     [[ $task == maze_train ]] && args+=(--option body=ball --option maze_size=small --option time_limit=20
                                         --config train_ratio=64)
-    for tree in "$before" "$here"; do
-        name=$task-$(basename "$tree")
+    for label in before after; do
+        tree=$before name=$task-$label
+        [[ $label == after ]] && tree=$here
         rm -rf "${out:?}/$name"
         start=$(date +%s)
         (cd "$tree" && MUJOCO_GL=${MUJOCO_GL:-egl} HRL_JAX_CACHE= "$python" -m hrl_core train --agent dreamer \
@@ -26,7 +27,7 @@ for task in walker_speed maze_train; do
         "$python" -c "
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if '\"fps\"' in line]
-steady = [r['fps'] for r in rows[1:]]
+steady = [r['fps'] for r in rows[1:]] or sys.exit('too few logged intervals: use STEPS of 600 or more')
 print(f'{sys.argv[2]}: {sum(steady) / len(steady):.2f} policy steps/s over steps {rows[0][\"step\"]}-{rows[-1][\"step\"]}'
       f' ({len(steady)} intervals), {int(sys.argv[3])} s in all')" "$out/$name/metrics.jsonl" "$name" $(($(date +%s) - start))
     done

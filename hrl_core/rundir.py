@@ -137,6 +137,12 @@ def latest_step(logdir: str | Path) -> int | None:
         ckpt.close()
 
 
+def is_record(logdir: str | Path) -> bool:
+    """Whether the run is stored without its learned state (`export_run(learned=False)`): a finished training call
+    and no checkpoint. Only its curves and stored evaluations can be read; it cannot be loaded or continued."""
+    return is_finished(logdir, 1) and latest_step(logdir) is None
+
+
 def spaces(task: str, env_options: dict):
     """(observation space, action space) of a task with these options: the task is built (cheap, no rendering),
     which also checks the task and its options, and closed."""
@@ -162,11 +168,12 @@ def load_agent(logdir: str | Path, step: int | None = None):
     from hrl_core.agents import make_agent
 
     spec = read_spec(logdir)
+    if latest_step(logdir) is None:  # checked before a Checkpointer creates the folder
+        stored = " (stored without its learned state: only its curves and stored evaluations can be read)"
+        raise FileNotFoundError(f"run {logdir} has no checkpoint{stored if is_finished(logdir, 1) else ' yet'}")
     agent = make_agent(spec.config, *spaces(spec.task, spec.env_options))
     ckpt = Checkpointer(Path(logdir) / "ckpt")
     try:
-        if ckpt.latest_step() is None:
-            raise FileNotFoundError(f"run {logdir} has no checkpoint yet")
         fresh = jax.jit(agent.init)(jax.random.PRNGKey(0))  # jitted: one cached compile, not op-by-op ones
         if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
             template = {k: v for k, v in fresh.items() if k != "opt"}
@@ -188,12 +195,16 @@ def export_run(logdir: str | Path, out: str | Path, learned: bool = True) -> Pat
     logdir, out = Path(logdir), Path(out)
     if learned:
         agent, state, info = load_agent(logdir)
-    elif not is_finished(logdir, 1):
-        raise ValueError(f"logdir={str(logdir)!r} is not valid; it has no finished training call to export")
+    elif not is_finished(logdir, 1) or read_summary(logdir).get("interrupted"):
+        raise ValueError(f"logdir={str(logdir)!r} is not valid; a record needs a training call that finished its "
+                         "steps (not one stopped by a signal)")
     if out.exists():
         raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
     out.mkdir(parents=True)
-    for path in [logdir / name for name in RUN_FILES] + sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json")):
+    evaluations = sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json"))
+    if not learned:  # a record's evaluations are read only when they are of its final step (`stored_evaluation`)
+        evaluations = [e for e in evaluations if json.loads(e.read_text()).get("step") == trained_steps(logdir)]
+    for path in [logdir / name for name in RUN_FILES] + evaluations:
         if path.exists():
             shutil.copy2(path, out / path.name)
     if learned:

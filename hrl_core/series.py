@@ -86,16 +86,28 @@ def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None
 
 
 def copy_stored_runs(runs: str | Path, out_runs: str | Path) -> list[Path]:
-    """Copies each run of RUNS/STORED_RUNS that OUT_RUNS does not hold yet; returns the copies. Runs already there
-    (trained, or copied by an earlier call) are left alone, so a rerun keeps what the notebooks did since."""
-    from hrl_core.rundir import has_spec
+    """Copies each run of RUNS/STORED_RUNS into OUT_RUNS; returns the copies. A run the notebooks trained or
+    continued there is left alone; an earlier copy (still a record) is replaced when the stored run has changed.
+    Each copy is written beside OUT_RUNS and renamed into place, so an interrupted copy never looks like a run."""
+    from hrl_core.rundir import has_spec, is_record
 
     stored, out_runs = Path(runs) / STORED_RUNS, Path(out_runs)
     copies = []
     for run in sorted(stored.iterdir()) if stored.is_dir() else []:
-        if has_spec(run) and not (out_runs / run.name).exists():
-            copies.append(Path(shutil.copytree(run, out_runs / run.name)))
+        target = out_runs / run.name
+        if not has_spec(run) or (target.exists() and not (is_record(target) and _files(target) != _files(run))):
+            continue
+        partial = out_runs.parent / f".{out_runs.name}-{run.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(run, partial)
+        shutil.rmtree(target, ignore_errors=True)
+        out_runs.mkdir(parents=True, exist_ok=True)
+        copies.append(partial.rename(target))
     return copies
+
+
+def _files(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def reference_settings(runs: str | Path) -> dict:

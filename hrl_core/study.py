@@ -273,7 +273,7 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
     finished run cannot be continued: ValueError."""
     from dataclasses import replace
 
-    from hrl_core.rundir import has_spec, is_finished, read_spec
+    from hrl_core.rundir import has_spec, is_finished, is_record, read_spec
 
     if not has_spec(logdir):
         return False
@@ -282,7 +282,7 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
     same = replace(stored, init_from=None) == replace(spec, init_from=None) and source(stored) == source(spec)
     if same and is_finished(logdir, steps):
         return True
-    if is_finished(logdir, 1) and not (Path(logdir) / "ckpt").is_dir():  # a record: nothing to resume from
+    if is_record(logdir):  # nothing to resume from
         differs = "fewer steps" if same else "other settings"
         raise ValueError(f"{logdir} holds a run stored without its learned state, with {differs} than this one "
                          f"(steps={steps}), so it cannot be continued; delete that folder to train this run")

@@ -91,6 +91,7 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
 
 
+@pytest.mark.slow  # a notebook through papermill (about 20 s)
 def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
     """`hrl notebooks --runs reference` (make demo) runs 05 from reference/finetune/ in seconds: the copies appear
     under OUT/runs unchanged (nothing trained into them) and 05 writes its claims."""

@@ -4,9 +4,11 @@ is a clear error, and its stored evaluations stay reusable."""
 
 import json
 
+import numpy as np
 import pytest
 
 from hrl_core import rundir, series
+from hrl_core.checkpoint import Checkpointer
 from hrl_core.evaluate import stored_evaluation
 from hrl_core.rundir import RunSpec
 from hrl_core.study import finished_as
@@ -28,6 +30,13 @@ def fake_run(folder, steps=200, source="elsewhere/maze_train-director-s0", seed=
     return spec
 
 
+def checkpoint(folder, step):
+    """Gives a run a real (tiny) checkpoint, as training would."""
+    ckpt = Checkpointer(folder / "ckpt")
+    ckpt.save(step, {"x": np.zeros(2, np.float32)}, None, {"counters": {"step": step}})
+    ckpt.close()
+
+
 def test_a_finished_run_is_not_trained_again_and_a_stored_one_cannot_continue(tmp_path):
     run = tmp_path / "run"
     spec = fake_run(run)
@@ -46,7 +55,14 @@ def test_a_finished_run_is_not_trained_again_and_a_stored_one_cannot_continue(tm
     with pytest.raises(ValueError, match="other settings"):  # another source run
         finished_as(run, RunSpec.create("maze_novel", "director", 0, "cpu", OPTIONS, {"train_parts": ["WM", "M", "V"]},
                                         init_from="reference/maze_train-director-s1"), 200)
-    (run / "ckpt").mkdir()  # a run with its checkpoint resumes as before
+    (run / "ckpt").mkdir()  # an empty checkpoint folder (left by a failed load) does not make it resumable
+    assert rundir.is_record(run)
+    with pytest.raises(ValueError, match="fewer steps"):
+        finished_as(run, spec, 300)
+    with pytest.raises(FileNotFoundError, match="stored without its learned state"):
+        rundir.load_agent(run)
+    checkpoint(run, 200)  # a run with its checkpoint resumes as before
+    assert not rundir.is_record(run)
     assert not finished_as(run, spec, 300) and not finished_as(run, other, 200)
 
 
@@ -55,10 +71,16 @@ def test_the_series_copies_stored_runs_and_leaves_existing_ones_alone(tmp_path):
     for seed in (0, 1):
         fake_run(reference / series.STORED_RUNS / f"finetune-s{seed}", seed=seed)
     (reference / series.STORED_RUNS / "notes").mkdir()  # not a run
-    fake_run(out / "finetune-s1", steps=500, seed=1)  # trained here since: kept
+    fake_run(out / "finetune-s1", steps=500, seed=1)  # trained on here since: kept
+    checkpoint(out / "finetune-s1", 500)
     assert [p.name for p in series.copy_stored_runs(reference, out)] == ["finetune-s0"]
     assert rundir.trained_steps(out / "finetune-s0") == 200 and rundir.trained_steps(out / "finetune-s1") == 500
     assert series.copy_stored_runs(reference, out) == [] and series.copy_stored_runs(tmp_path / "none", out) == []
+    # A stored run regenerated since: the earlier copy (still a record) is replaced, and no partial copy is left.
+    (reference / series.STORED_RUNS / "finetune-s0" / "metrics.jsonl").write_text('{"step": 200}\n')
+    assert [p.name for p in series.copy_stored_runs(reference, out)] == ["finetune-s0"]
+    assert (out / "finetune-s0" / "metrics.jsonl").read_text() == '{"step": 200}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "reference"]
 
 
 def test_a_record_only_export_keeps_its_evaluations_reusable(tmp_path):
@@ -70,5 +92,11 @@ def test_a_record_only_export_keeps_its_evaluations_reusable(tmp_path):
     with pytest.raises(ValueError, match="exists already"):
         rundir.export_run(tmp_path / "run", out, learned=False)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no finished training call"):
+    with pytest.raises(ValueError, match="finished its steps"):
         rundir.export_run(tmp_path / "empty", tmp_path / "export2", learned=False)
+    rundir.write_summary(tmp_path / "run", {"step": 150, "updates": 60, "interrupted": True})
+    with pytest.raises(ValueError, match="not one stopped by a signal"):
+        rundir.export_run(tmp_path / "run", tmp_path / "export3", learned=False)
+    rundir.write_summary(tmp_path / "run", {"step": 300, "updates": 110, "interrupted": False})  # trained on
+    out = rundir.export_run(tmp_path / "run", tmp_path / "export4", learned=False)
+    assert not (out / "eval_train.json").exists()  # the evaluation of step 200 is not the record's
