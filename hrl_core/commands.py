@@ -68,7 +68,7 @@ def cmd_eval(args) -> int:
 def cmd_export(args) -> int:
     from hrl_core.rundir import export_run
 
-    out = export_run(args.logdir, args.out, learned=not args.record_only)
+    out = export_run(args.logdir, args.out, learned=not args.record_only, precision=args.precision)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"exported {args.logdir} to {out} ({size / 1e6:.1f} MB)")
     return 0
@@ -92,6 +92,7 @@ def cmd_bench(args) -> int:
 def register(sub) -> None:
     from hrl_core.evaluate import EVAL_POLICIES
     from hrl_core.config import AGENTS, PRESETS
+    from hrl_core.rundir import EXPORT_PRECISIONS
 
     p = sub.add_parser("train", help="train an agent; checkpoints under LOGDIR/ckpt, metrics in LOGDIR/metrics.jsonl")
     p.add_argument("--agent", choices=AGENTS, default="dreamer")
@@ -136,6 +137,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--record-only", action="store_true",
                    help="copy only config, metrics, summary and evaluations, without the learned state")
+    p.add_argument("--precision", choices=EXPORT_PRECISIONS, default="float32",
+                   help="float16: weights rounded to half the bytes; only the random policy's evaluations are "
+                        "copied, so evaluate the export itself afterwards")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="measure throughput: envs (agent steps/s) or train (updates/s, FLOPs)")

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.config import LEGACY_DIRECTOR, Config, make_config
-from hrl_core.validation import check_keys, check_non_negative
+from hrl_core.validation import check_choice, check_keys, check_non_negative
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 EVALUATION_PREFIX = "eval_"
+EXPORT_PRECISIONS = ("float32", "float16")
 
 
 class MissingRun(FileNotFoundError):
@@ -162,7 +163,8 @@ def is_export(logdir: str | Path) -> bool:
 
 
 def load_agent(logdir: str | Path, step: int | None = None):
-    """(agent, state, LoadedRun) from a run's checkpoint (the latest, or `step`), for evaluation and analysis."""
+    """(agent, state, LoadedRun) from a run's checkpoint (the latest, or `step`), for evaluation and analysis. An
+    export stored at float16 (`export_run(precision=...)`) loads as float32 from its rounded weights."""
     import jax
 
     from hrl_core.agents import make_agent
@@ -175,10 +177,11 @@ def load_agent(logdir: str | Path, step: int | None = None):
     ckpt = Checkpointer(Path(logdir) / "ckpt")
     try:
         fresh = jax.jit(agent.init)(jax.random.PRNGKey(0))  # jitted: one cached compile, not op-by-op ones
-        if ckpt.restore_meta(step).get("learned_only"):  # an exported run: optimiser states start fresh
+        meta = ckpt.restore_meta(step)
+        if meta.get("learned_only"):  # an exported run: optimiser states start fresh
             template = {k: v for k, v in fresh.items() if k != "opt"}
-            state, _, meta = ckpt.restore(template, step=step)
-            state = {**state, "opt": fresh["opt"]}
+            stored, _, meta = ckpt.restore(in_precision(template, meta.get("precision", "float32")), step=step)
+            state = {**jax.tree.map(lambda x, t: x.astype(t.dtype), stored, template), "opt": fresh["opt"]}
         else:
             state, _, meta = ckpt.restore(fresh, step=step)
     finally:
@@ -186,13 +189,38 @@ def load_agent(logdir: str | Path, step: int | None = None):
     return agent, state, LoadedRun(spec, meta)
 
 
-def export_run(logdir: str | Path, out: str | Path, learned: bool = True) -> Path:
+def in_precision(tree, precision: str):
+    """`tree` with its weights (floating arrays of two or more dimensions: kernels, almost all of the bytes) in
+    `precision`; vectors and scalars (biases, norms, normaliser statistics, adapted scales) stay as they are, so
+    rounding leaves every scale and statistic exact."""
+    import jax
+    import jax.numpy as jnp
+
+    check_choice("precision", precision, EXPORT_PRECISIONS)
+
+    def cast(x):
+        if jnp.issubdtype(x.dtype, jnp.floating) and x.ndim >= 2:
+            return (jax.ShapeDtypeStruct(x.shape, precision) if isinstance(x, jax.ShapeDtypeStruct)
+                    else x.astype(precision))
+        return x
+    return jax.tree.map(cast, tree)
+
+
+def export_run(logdir: str | Path, out: str | Path, learned: bool = True, precision: str = "float32") -> Path:
     """A small, CPU-loadable copy of a finished run: its config, metrics, summary and evaluations, and a checkpoint
     of what it learned (parameters, slow critics, normalisers, adapted scales) without optimiser state or replay.
     `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself. With learned=False only
     the record is copied (config, metrics, summary, evaluations): enough for the series to read its curves and
-    stored evaluations (the reference fine-tuning runs), not to load or continue it."""
+    stored evaluations (the reference fine-tuning runs), not to load or continue it.
+
+    precision="float16" stores the weights rounded to float16 (about half the bytes; `in_precision`). The run's
+    evaluations of its learned policy are then not of the stored weights, so only the random policy's are copied:
+    evaluate the export itself (`hrl eval --logdir OUT`) for evaluations that reproduce from its files."""
     logdir, out = Path(logdir), Path(out)
+    check_choice("precision", precision, EXPORT_PRECISIONS)
+    if precision != "float32" and not learned:
+        raise ValueError(f"precision={precision!r} is not valid for a record (learned=False), which stores no "
+                         "weights; use 'float32'")
     if learned:
         agent, state, info = load_agent(logdir)
     elif not is_finished(logdir, 1) or read_summary(logdir).get("interrupted"):
@@ -201,17 +229,19 @@ def export_run(logdir: str | Path, out: str | Path, learned: bool = True) -> Pat
     if out.exists():
         raise ValueError(f"out={str(out)!r} is not valid; it exists already (export into a new folder)")
     out.mkdir(parents=True)
-    evaluations = sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json"))
+    evaluations = [(e, json.loads(e.read_text())) for e in sorted(logdir.glob(f"{EVALUATION_PREFIX}*.json"))]
     if not learned:  # a record's evaluations are read only when they are of its final step (`stored_evaluation`)
-        evaluations = [e for e in evaluations if json.loads(e.read_text()).get("step") == trained_steps(logdir)]
-    for path in [logdir / name for name in RUN_FILES] + evaluations:
+        evaluations = [(e, r) for e, r in evaluations if r.get("step") == trained_steps(logdir)]
+    if precision != "float32":
+        evaluations = [(e, r) for e, r in evaluations if r.get("policy") == "random"]
+    for path in [logdir / name for name in RUN_FILES] + [e for e, _ in evaluations]:
         if path.exists():
             shutil.copy2(path, out / path.name)
     if learned:
-        meta = {**info.meta, "learned_only": True}
+        meta = {**info.meta, "learned_only": True, "precision": precision}
         meta.pop("replay", None)
         ckpt = Checkpointer(out / "ckpt", keep=1)
-        ckpt.save(info.step, {k: v for k, v in state.items() if k != "opt"}, None, meta)
+        ckpt.save(info.step, in_precision({k: v for k, v in state.items() if k != "opt"}, precision), None, meta)
         ckpt.close()
     return out
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Trains one reference run at the cpu preset, evaluates it and the uniform random policy on the same episodes, and
-# exports its learned state into reference/TASK-AGENT-sSEED (the layout the notebook series reads).
+# Trains one reference run at the cpu preset, exports its learned state into reference/TASK-AGENT-sSEED (the layout
+# the notebook series reads), and evaluates the export and the uniform random policy on the same episodes.
 #
 #   scripts/reference_run.sh TASK AGENT SEED STEPS [--option KEY=VALUE | --config KEY=VALUE ...]
 #
@@ -9,13 +9,22 @@
 # environment workers to those CPU cores (taskset): two runs at once, each on a core of its own, train faster
 # together than two runs sharing both cores (benchmarks/RESULTS.md).
 #
+# VARIANT (e.g. k8h16) names an ablation run: it trains in outputs/runs/reference/TASK-AGENT-VARIANT-sSEED and exports
+# into outputs/exports/ instead of reference/, so the committed reference series never mixes in an ablation.
+#
 # Resumable: rerun the same command after an interruption and training continues from the last checkpoint. The
 # training run itself (with optimiser state and replay) stays under outputs/runs/reference/.
 set -euo pipefail
 task=$1 agent=$2 seed=$3 steps=$4
 shift 4
 hrl=${HRL:-.venv/bin/hrl}
-run=outputs/runs/reference/$task-$agent-s$seed
+name=$task-$agent-s$seed
+export_root=reference frames_root=docs/reference
+if [[ -n ${VARIANT:-} ]]; then
+    name=$task-$agent-$VARIANT-s$seed
+    export_root=outputs/exports frames_root=outputs/exports
+fi
+run=outputs/runs/reference/$name
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 
 resume=()
@@ -26,7 +35,7 @@ start=$(date -u +%FT%TZ)
 "${pin[@]}" "$hrl" train --agent "$agent" --task "$task" --preset cpu --steps "$steps" --seed "$seed" --logdir "$run" \
     --checkpoint-every 1000 --log-every 500 --no-progress "${resume[@]}" "$@"
 end=$(date -u +%FT%TZ)
-echo "$task $agent seed $seed: trained $start -> $end" >> outputs/runs/reference/times.log
+echo "$name: trained $start -> $end" >> outputs/runs/reference/times.log
 # A run stopped by a signal is checkpointed, not finished: evaluating and exporting it would put a partial run into
 # reference/. Rerun the same command to continue it.
 python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['interrupted'])" "$run/summary.json" || {
@@ -34,14 +43,16 @@ python3 -c "import json, sys; sys.exit(json.load(open(sys.argv[1]))['interrupted
     exit 3
 }
 
+# The export stores the weights at PRECISION (default float16: half the bytes, so more runs fit reference/'s 30 MB);
+# the evaluations are then made of the export itself, so they reproduce from its stored files.
+export=$export_root/$name
+rm -rf "${export:?}"
+"$hrl" export --logdir "$run" --out "$export" --precision "${PRECISION:-float16}"
 splits=(train)
 [[ $task == *_speed ]] && splits=(train ood)
 for split in "${splits[@]}"; do
-    "$hrl" eval --logdir "$run" --split "$split" --episodes "${EVAL_EPISODES:-4}"
-    "$hrl" eval --logdir "$run" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy random
+    "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}"
+    "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy random
 done
-mkdir -p docs/reference
-"$hrl" eval --logdir "$run" --split train --episodes 1 --frames "docs/reference/$task-$agent-s$seed.png" \
-    --out "$run/frames.json"
-rm -rf "reference/$task-$agent-s$seed"
-"$hrl" export --logdir "$run" --out "reference/$task-$agent-s$seed"
+mkdir -p "$frames_root"
+"$hrl" eval --logdir "$export" --split train --episodes 1 --frames "$frames_root/$name.png" --out "$run/frames.json"

@@ -94,6 +94,50 @@ def test_frames_strip_and_export_load_like_the_run(run, tmp_path):
     assert a == b
 
 
+def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, tmp_path):
+    """`hrl export --precision float16`: the weights (arrays of 2+ dimensions) are stored rounded to float16 and load
+    as float32 equal to the run's weights rounded once; biases, norms, normalisers and scales load exactly. The run's
+    own learned-policy evaluations are not of those weights, so only the random policy's travel; the export's own
+    evaluation reproduces from its files."""
+    from hrl_core import rundir
+
+    for policy in ("eval", "random"):
+        assert main(["eval", "--logdir", str(run), "--episodes", "1", "--policy", policy]) == 0
+    full, half = tmp_path / "full", tmp_path / "half"
+    assert main(["export", "--logdir", str(run), "--out", str(full)]) == 0
+    assert main(["export", "--logdir", str(run), "--out", str(half), "--precision", "float16"]) == 0
+    step = json.loads((run / "summary.json").read_text())["step"]
+    sizes = [sum(p.stat().st_size for p in (folder / "ckpt" / str(step) / "state").rglob("*") if p.is_file())
+             for folder in (full, half)]
+    assert sizes[1] < 0.7 * sizes[0]  # half the weight bytes; orbax's per-array overhead weighs on a model this small
+    assert sorted(p.name for p in half.glob("eval_*.json")) == ["eval_train_random.json"]
+    _, state, _ = rundir.load_agent(run)
+    _, loaded, info = rundir.load_agent(half)
+    assert info.meta["precision"] == "float16"
+    rounded = 0
+    for name in ("params", "slow_critic", "retnorm"):
+        for a, b in zip(jax.tree.leaves(state[name]), jax.tree.leaves(loaded[name])):
+            a, b = np.asarray(a), np.asarray(b)
+            assert b.dtype == a.dtype
+            expected = a.astype(np.float16).astype(a.dtype) if a.ndim >= 2 else a
+            assert np.array_equal(b, expected)
+            rounded += a.ndim >= 2 and not np.array_equal(a, b)
+    assert rounded  # the weights really are rounded
+    evaluations = [_evaluate_into(half, tmp_path / f"{i}.json") for i in range(2)]
+    assert evaluations[0] == evaluations[1]
+    with pytest.raises(SystemExit):
+        main(["export", "--logdir", str(run), "--out", str(tmp_path / "x"), "--precision", "int8"])
+    with pytest.raises(ValueError, match="precision='float16' is not valid for a record"):
+        rundir.export_run(run, tmp_path / "record", learned=False, precision="float16")
+    with pytest.raises(ValueError, match="precision='bfloat16' is not valid"):
+        rundir.export_run(run, tmp_path / "y", precision="bfloat16")
+
+
+def _evaluate_into(logdir, out):
+    assert main(["eval", "--logdir", str(logdir), "--episodes", "1", "--out", str(out)]) == 0
+    return json.loads(out.read_text())["results"]
+
+
 def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp_path):
     """Training into a folder that holds a run needs resume; an exported run (no optimiser state or replay) cannot
     be resumed, only started from with init_from. Both fail before anything is written."""
