@@ -210,17 +210,20 @@ def speed_tracking(rows: list[dict], max_error: float = 0.5) -> dict:
     return {"slope": slope, "relative_error": error, "tracks": slope > 0 and error < max_error}
 
 
-def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000) -> list[dict]:
+def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000,
+                          hierarchy: str = "director") -> list[dict]:
     """Claim (b) on a speed task, as retention: each run's return at held-out speeds over its own return at the
     training speeds, one row for the held-out speeds inside the training range (interpolation) and one for those
-    outside (extrapolation); higher is better. The gate is `check`, judged on the training speeds before the
-    held-out ones: for walker_speed the speed-tracking rule (`tracking_from_rows`)."""
+    outside (extrapolation); higher is better. `hierarchy` (director or director+wr) is compared with dreamer. The
+    gate is `check`, judged on the training speeds before the held-out ones (for walker_speed the speed-tracking rule,
+    `tracking_from_rows`), for these two agents (`pair_check`)."""
     from hrl_core.analysis import stats
 
-    missing = {"director", "dreamer"} - {r["agent"] for r in rows}
+    missing = {hierarchy, "dreamer"} - {r["agent"] for r in rows}
     if missing:
         raise ValueError(f"agents={sorted({r['agent'] for r in rows})} is not valid for the claim; it compares "
-                         f"director with dreamer (missing: {', '.join(sorted(missing))})")
+                         f"{hierarchy} with dreamer (missing: {', '.join(sorted(missing))})")
+    check = pair_check(check, hierarchy)
     train = [r["speed"] for r in rows if r["split"] == "train"]
     claims = []
     for inside, kind in ((True, "interpolation"), (False, "extrapolation")):
@@ -228,9 +231,9 @@ def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int =
             continue
         claims.append(stats.claim_row(f"(b) hierarchy generalizes to held-out speeds ({kind})",
                                       "held-out return / own training-speed return",
-                                      retention_scores(rows, "director", inside),
+                                      retention_scores(rows, hierarchy, inside),
                                       retention_scores(rows, "dreamer", inside), True, check["learned"], scale, reps,
-                                      gate=gate_text(check)))
+                                      gate=gate_text(check), hierarchy=hierarchy))
     return claims
 
 
@@ -416,12 +419,14 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     return rows
 
 
-def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000) -> list[dict]:
+def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000,
+                       hierarchy: str = "director") -> list[dict]:
     """The composition claim, two rows on the speed tracking error after switches (m/s, lower is better), one value
     per seed: relative to the same run's error at fixed speeds over the same steps (what switching costs it), and
-    relative to the random policy's on the same episodes. The gate is `check`, the walker runs' skill at the
-    training speeds (`tracking_check`), judged before the composed task: gating on the composed task itself would
-    turn "Director does not compose" into no answer."""
+    relative to the random policy's on the same episodes; `hierarchy` (director or director+wr) against dreamer. The
+    gate is `check`, the walker runs' skill at the training speeds (`tracking_check`) for these two agents, judged
+    before the composed task: gating on the composed task itself would turn "Director does not compose" into no
+    answer."""
     from hrl_core.analysis import stats
 
     random = {r["seed"]: r["summary"]["error"] for r in rows if r["agent"] == "random"}
@@ -429,17 +434,16 @@ def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 20
     def scores(agent, relative_to):
         mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["seed"])
         if not mine:
-            raise ValueError(f"no {agent} rows: the composition claims compare director with dreamer")
+            raise ValueError(f"no {agent} rows: the composition claims compare {hierarchy} with dreamer")
         return np.array([r["summary"]["error"] / max(r["summary"]["fixed_error"] if relative_to == "fixed"
                                                       else random[r["seed"]], 1e-6) for r in mine])
 
+    check = pair_check(check, hierarchy)
     learned, gate = check["learned"], gate_text(check)
-    return [stats.claim_row("(b) hierarchy composes skills zero-shot",
-                            "error after switches / own error at fixed speeds", scores("director", "fixed"),
-                            scores("dreamer", "fixed"), False, learned, scale, reps, gate=gate),
-            stats.claim_row("(b) hierarchy composes skills zero-shot",
-                            "error after switches / random policy's", scores("director", "random"),
-                            scores("dreamer", "random"), False, learned, scale, reps, gate=gate)]
+    return [stats.claim_row("(b) hierarchy composes skills zero-shot", f"error after switches / {relative}",
+                            scores(hierarchy, kind), scores("dreamer", kind), False, learned, scale, reps, gate=gate,
+                            hierarchy=hierarchy)
+            for kind, relative in (("fixed", "own error at fixed speeds"), ("random", "random policy's"))]
 
 
 def final_return_intervals(rows: list[dict], tasks, agents, reps: int = 2000) -> dict:
@@ -557,14 +561,16 @@ def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: st
     def steps(variant):
         return np.median(matrix(variant, "steps_to_threshold"), axis=1)
 
+    hierarchy = FINETUNE_VARIANTS[director_variant][0]
+    check = pair_check(check, hierarchy)
     learned, gate = check["learned"], gate_text(check)
     label = f"{director_variant} vs {dreamer_variant}"
     return [stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"steps to threshold ({label})",
                             steps(director_variant), steps(dreamer_variant), False, learned, scale, reps, gate=gate,
-                            censored=True),
+                            censored=True, hierarchy=hierarchy),
             stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"return after fine-tuning ({label})",
                             matrix(director_variant, "evaluation_return"), matrix(dreamer_variant, "evaluation_return"),
-                            True, learned, scale, reps, gate=gate)]
+                            True, learned, scale, reps, gate=gate, hierarchy=hierarchy)]
 
 
 def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: float, policy: str = "eval",
@@ -580,19 +586,20 @@ def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_fa
                       where: str = "at the training speeds", reps: int = 2000) -> dict:
     """Every agent learned: its per-seed return / random return (each run's mean over the training speeds or
     mazes) passes `learned_factor` with its interval over seeds, not only with its mean.
-    {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failures": [who failed, in words]}."""
+    {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failed": {agent: how it failed, in words},
+    "failures": those words}."""
     from hrl_core.analysis import stats
 
-    agents_out, failures = {}, []
+    agents_out, failed = {}, {}
     for agent in agents:
         per_seed = stats.per_seed(normalised_scores(rows, baseline, agent, "train"))
         iv = {**stats.mean_interval(per_seed, reps), "per_seed": per_seed.tolist()}
         agents_out[agent] = iv
         if iv["low"] < learned_factor:
-            failures.append(f"{agent} reached {iv['point']:.2g}x random {where} [{iv['low']:.2g}, {iv['high']:.2g}], "
-                            f"below {learned_factor:g}x")
-    return {"learned": not failures, "rule": f"return >= {learned_factor:g}x random {where}, interval over seeds",
-            "agents": agents_out, "failures": failures}
+            failed[agent] = (f"{agent} reached {iv['point']:.2g}x random {where} [{iv['low']:.2g}, {iv['high']:.2g}], "
+                             f"below {learned_factor:g}x")
+    return {"learned": not failed, "rule": f"return >= {learned_factor:g}x random {where}, interval over seeds",
+            "agents": agents_out, "failed": failed, "failures": list(failed.values())}
 
 
 def tracking_check(runs, task, agents, seeds, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
@@ -608,7 +615,7 @@ def tracking_from_rows(rows: list[dict], agents, max_error: float = 0.5, reps: i
     `max_error`. Same result shape as `learned_from_rows`."""
     from hrl_core.analysis import stats
 
-    agents_out, failures = {}, []
+    agents_out, failed = {}, {}
     for agent in agents:
         mine = [r for r in rows if r["agent"] == agent and r["split"] == "train"]
         runs = [speed_tracking([r for r in mine if r["seed"] == seed], max_error)
@@ -617,11 +624,29 @@ def tracking_from_rows(rows: list[dict], agents, max_error: float = 0.5, reps: i
         error = stats.mean_interval([r["relative_error"] for r in runs], reps)
         agents_out[agent] = {"slope": slope, "relative_error": error, "per_seed": runs}
         if not (slope["low"] > 0 and error["high"] < max_error):
-            failures.append(f"{agent} did not track the target speed: error {error['point']:.2g} of it "
-                            f"[{error['low']:.2g}, {error['high']:.2g}], slope {slope['point']:.2g} "
-                            f"[{slope['low']:.2g}, {slope['high']:.2g}]")
-    return {"learned": not failures, "rule": f"tracks the target speed: slope > 0, relative error < {max_error:g}, "
-            "interval over seeds", "agents": agents_out, "failures": failures}
+            failed[agent] = (f"{agent} did not track the target speed: error {error['point']:.2g} of it "
+                             f"[{error['low']:.2g}, {error['high']:.2g}], slope {slope['point']:.2g} "
+                             f"[{slope['low']:.2g}, {slope['high']:.2g}]")
+    return {"learned": not failed, "rule": f"tracks the target speed: slope > 0, relative error < {max_error:g}, "
+            "interval over seeds", "agents": agents_out, "failed": failed, "failures": list(failed.values())}
+
+
+def hierarchies(agents) -> list[str]:
+    """The hierarchical agents among `agents`: each is compared with DreamerV3 in rows of its own."""
+    return [a for a in agents if a in DIRECTORS]
+
+
+def pair_check(check: dict, hierarchy: str) -> dict:
+    """The gate of one comparison, `hierarchy` against DreamerV3, from a check over more agents: a row about Director
+    is not gated on `director+wr`'s skill, nor the other way round."""
+    pair = (hierarchy, "dreamer")
+    missing = [a for a in pair if a not in check["agents"]]
+    if missing:
+        raise ValueError(f"hierarchy={hierarchy!r} is not valid for this gate; it checked "
+                         f"{', '.join(check['agents'])} (missing: {', '.join(missing)})")
+    failed = {a: text for a, text in check["failed"].items() if a in pair}
+    return {**check, "agents": {a: v for a, v in check["agents"].items() if a in pair}, "failed": failed,
+            "failures": list(failed.values()), "learned": not failed}
 
 
 def gate_text(check: dict) -> str:
@@ -629,11 +654,12 @@ def gate_text(check: dict) -> str:
     return " and ".join(check["failures"])
 
 
-def horizon_claim(measured: dict, learned: bool, scale: str, reps: int = 2000, gate: str = "") -> dict:
+def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hierarchy: str = "director") -> dict:
     """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of an equal K-step
-    perturbation (a random goal code held K steps against K random actions), in environment steps, lower for
-    Director. A run with no response, or one whose response had not decayed within the window, is censored at the
-    window: the window was too short to see its reach, which is at least that."""
+    perturbation (a random goal code held K steps against K random actions), in environment steps, lower for the
+    hierarchy (`hierarchy`, against dreamer). A run with no response, or one whose response had not decayed within
+    the window, is censored at the window: the window was too short to see its reach, which is at least that. The
+    gate is `check` (`tracking_check`) for these two agents."""
     from hrl_core.analysis import stats
 
     def reach(result):
@@ -641,7 +667,9 @@ def horizon_claim(measured: dict, learned: bool, scale: str, reps: int = 2000, g
         value = result["l90_steps"]
         return window if value is None or not result.get("decayed", True) else value
 
-    scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in ("director", "dreamer")}
+    scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in (hierarchy, "dreamer")}
+    check = pair_check(check, hierarchy)
     return stats.claim_row("(a) hierarchy shortens the effective horizon",
                            "L90 of a K-step perturbation (environment steps)",
-                           scores["director"], scores["dreamer"], False, learned, scale, reps, gate=gate)
+                           scores[hierarchy], scores["dreamer"], False, check["learned"], scale, reps,
+                           gate=gate_text(check), hierarchy=hierarchy)

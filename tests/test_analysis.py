@@ -206,8 +206,10 @@ def test_generalization_claims_measure_retention_and_need_learning():
                          {"agent": agent, "seed": seed, "split": "ood", "speed": 5.0, "mean_return": outside * train}]
         return rows
 
-    passed = {"learned": True, "failures": []}
-    failed = {"learned": False, "failures": ["director did not track the commanded speed"]}
+    agents = {"director": {}, "dreamer": {}}
+    passed = {"learned": True, "agents": agents, "failed": {}, "failures": []}
+    failed = {"learned": False, "agents": agents, "failed": {"director": "director did not track the commanded speed"},
+              "failures": ["director did not track the commanded speed"]}
     assert np.allclose(retention_scores(rows_for(5.0), "director", True), 0.9)
     assert np.allclose(retention_scores(rows_for(5.0), "dreamer", False), 0.3)
     interp, extrap = generalization_claims(rows_for(5.0), passed, "test", reps=200)

@@ -24,7 +24,10 @@ def _composed_rows(director_error, dreamer_error, director_fixed, dreamer_fixed,
 
 
 def _check(*failures):
-    return {"learned": not failures, "rule": "test", "agents": {}, "failures": list(failures)}
+    """A gate result over the three agents; each failure's first word names the agent that failed."""
+    failed = {text.split()[0]: text for text in failures}
+    return {"learned": not failures, "rule": "test", "agents": {a: {} for a in ("dreamer", "director", "director+wr")},
+            "failed": failed, "failures": list(failed.values())}
 
 
 def test_composition_claims_relative_to_fixed_speeds_and_to_random():
@@ -55,6 +58,33 @@ def test_composition_claims_gate_on_the_training_speeds_not_the_outcome():
     assert not fixed["learned"] and random["verdict"] == fixed["verdict"] == f"not learned ({failure})"
 
 
+def test_each_hierarchy_is_compared_with_dreamer_in_rows_of_its_own():
+    """director+wr is a third agent row: its claim rows use its own runs and name it, and each comparison is gated
+    on its two agents only, so director+wr failing the gate leaves Director's rows tested (and the other way
+    round). Gate results over other agents are refused, naming what is missing."""
+    rows = _composed_rows(0.6, 1.5, 0.5, 0.5)
+    rows += [{**r, "agent": "director+wr", "summary": {**r["summary"], "error": 3.0 * r["summary"]["error"]}}
+             for r in rows if r["agent"] == "director"]
+    failure = "director+wr did not track the target speed: error 0.9 of it [0.84, 0.95], slope 0 [0, 0]"
+    check = _check(failure)
+    director = study.composition_claims(rows, check, "test", reps=REPS)
+    plus = study.composition_claims(rows, check, "test", reps=REPS, hierarchy="director+wr")
+    assert [r["hierarchy"] for r in director + plus] == ["director"] * 2 + ["director+wr"] * 2
+    assert all(r["verdict"] == stats.SUPPORTED for r in director)
+    assert all(r["verdict"] == f"not learned ({failure})" for r in plus)
+    assert plus[0]["director"][0] == pytest.approx(3.6) and director[0]["director"][0] == pytest.approx(1.2)
+    table = stats.findings_markdown(director + plus)
+    assert "| director+wr | error after switches" in table and "director+wr - DreamerV3" in table
+    from hrl_core.viz import figures
+
+    assert len(figures.claim_intervals_figure(director + plus).data[0].y) == 4  # a row each, none merged
+    drawn = {x for trace in figures.claim_seeds_figure(director + plus).data for x in trace.x}
+    assert drawn == {"Director", "Director+wr", "DreamerV3"}
+    assert study.hierarchies(["dreamer", "director", "director+wr"]) == ["director", "director+wr"]
+    with pytest.raises(ValueError, match="hierarchy='director\\+wr' is not valid for this gate; .*missing: director"):
+        study.pair_check({**check, "agents": {"dreamer": {}}}, "director+wr")
+
+
 def test_tracking_gate_needs_the_speed_to_rise_with_the_target_for_every_agent():
     """The speed claims' gate: each run's achieved speed against the target at the training speeds. Director tracks
     (achieved = 0.9 target, error 0.1) on 3 seeds; DreamerV3 stands still at 0.2 m/s on one seed out of 3 and
@@ -66,7 +96,7 @@ def test_tracking_gate_needs_the_speed_to_rise_with_the_target_for_every_agent()
     data = [r for s in range(3) for r in rows("director", s, lambda v: 0.9 * v)]
     data += rows("dreamer", 0, lambda v: 0.2) + [r for s in (1, 2) for r in rows("dreamer", s, lambda v: 0.9 * v)]
     check = study.tracking_from_rows(data, ["director", "dreamer"], reps=REPS)
-    assert not check["learned"] and len(check["failures"]) == 1
+    assert not check["learned"] and len(check["failures"]) == 1 and list(check["failed"]) == ["dreamer"]
     assert check["failures"][0].startswith("dreamer did not track the target speed: error 0.")
     director = check["agents"]["director"]
     assert director["relative_error"]["point"] == pytest.approx(0.1) and director["slope"]["low"] > 0
@@ -137,7 +167,7 @@ def test_horizon_claim_in_steps_censors_at_the_window():
         return {"l90_steps": l90, "l90_decisions": None, "period": 4, "lags": list(range(24)), "decayed": decayed}
     measured = {"director": [result(None), result(8.0), result(5.0, decayed=False)],
                 "dreamer": [result(10.0), result(12.0), result(11.0)]}
-    claim = study.horizon_claim(measured, True, "t", reps=REPS)
+    claim = study.horizon_claim(measured, _check(), "t", reps=REPS)
     assert claim["director"] == [24.0, 8.0, 24.0] and not claim["higher_is_better"]
     assert "environment steps" in claim["measure"]
     assert claim["verdict"].startswith(stats.UNTESTABLE)  # 3 vs 3 seeds can never reach p < 0.05

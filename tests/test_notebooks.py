@@ -11,12 +11,13 @@ from hrl_core.viz.figures import has_chromium
 pytestmark = pytest.mark.slow  # the whole series, about a quarter of an hour: `make test-slow` (CI runs it)
 
 # Smaller than the tiny defaults: enough steps for updates to run (prefill is 128) and for episodes to end.
-PARAMS = {"seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
+# All three agents: director+wr is a row of its own in runs, figures and findings.
+PARAMS = {"agents": ["dreamer", "director", "director+wr"], "seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
           "window": 12, "trace_steps": 60, "columns": 4, "episodes": 1, "finetune_steps": 160, "time_limit": 2.0}
 
 EXPECTED = {
     "01_train": (["learning_curves", "final_return_walker_speed"], ["runs", "final_return_iqm"]),
-    "02_horizon_analysis": (["horizon", "l90_own_decisions"], ["table", "measured", "claim", "learned"]),
+    "02_horizon_analysis": (["horizon", "l90_own_decisions"], ["table", "measured", "claims", "learned"]),
     "03_goal_decoding": (["goals", "goal_reward"], ["decisions", "distinct_goal_codes", "mean_goal_reward"]),
     "04_generalization": (["generalization", "performance_profile"], ["summary", "rows", "claims", "random_baseline"]),
     "05_finetune_ablation": (["finetune_curves", "returns_both"], ["variants", "claims", "evaluation_return_iqm"]),
@@ -52,7 +53,7 @@ def test_notebook_writes_its_copy_figures_and_metrics(series_out, name):
 def test_series_results_are_consistent(series_out):
     runs = json.loads((series_out / "01_train" / "metrics.json").read_text())["runs"]
     assert {(r["task"], r["agent"]) for r in runs} == {(t, a) for t in ("walker_speed", "maze_train")
-                                                       for a in ("dreamer", "director")}
+                                                       for a in PARAMS["agents"]}
     assert all(r["step"] >= PARAMS["steps"] and r["updates"] > 0 for r in runs)
     horizon = json.loads((series_out / "02_horizon_analysis" / "metrics.json").read_text())["measured"]
     dreamer, director = horizon["dreamer"][0], horizon["director"][0]  # one entry per seed
@@ -63,9 +64,10 @@ def test_series_results_are_consistent(series_out):
     assert goals["decisions"] == sum(-(-n // 4) for n in (41, 19))
     assert (series_out / "03_goal_decoding" / "goals.gif").exists()
     rows = json.loads((series_out / "04_generalization" / "metrics.json").read_text())["rows"]
-    assert {r["split"] for r in rows} == {"train", "ood"} and len(rows) == 2 * 8  # 2 agents x 8 speeds
+    assert {r["split"] for r in rows} == {"train", "ood"} and len(rows) == 3 * 8  # 3 agents x 8 speeds
     claims = json.loads((series_out / "04_generalization" / "metrics.json").read_text())["claims"]
-    assert [c["claim"].split("(")[-1] for c in claims] == ["interpolation)", "extrapolation)"]
+    assert [(c["hierarchy"], c["claim"].split("(")[-1]) for c in claims] == [
+        (h, kind) for h in ("director", "director+wr") for kind in ("interpolation)", "extrapolation)")]
     assert all(c["verdict"].startswith("not learned") and not c["learned"] for c in claims)  # 200 steps learn nothing
     variants = json.loads((series_out / "05_finetune_ablation" / "metrics.json").read_text())["variants"]
     assert len(variants) == 3 and {v["novelty"] for v in variants} == {"both"}  # tiny: 3 variants, 1 grade, 1 seed
@@ -74,16 +76,19 @@ def test_series_results_are_consistent(series_out):
     assert all((v["steps_to_threshold"] is not None) == v["reached"] for v in variants)
     assert all(v["steps_to_threshold"] <= PARAMS["finetune_steps"] for v in variants if v["reached"])
     composed = json.loads((series_out / "06_composition" / "metrics.json").read_text())
-    assert {r["agent"] for r in composed["runs"]} == {"dreamer", "director", "random"}
+    assert {r["agent"] for r in composed["runs"]} == {"dreamer", "director", "director+wr", "random"}
     assert composed["schedule"] == [2.0, 5.0, 1.0]
     findings = json.loads((series_out / "07_findings" / "metrics.json").read_text())
     assert findings["missing"] == []
-    assert [c["notebook"] for c in findings["claims"]] == ["02_horizon_analysis"] + ["04_generalization"] * 2 + \
-        ["05_finetune_ablation"] * 2 + ["06_composition"] * 2
+    # each claim for each hierarchy, except (c): its fine-tuning variants are Director's
+    both = ("director", "director+wr")
+    assert [(c["notebook"], c["hierarchy"]) for c in findings["claims"]] == \
+        [("02_horizon_analysis", h) for h in both] + [("04_generalization", h) for h in both for _ in range(2)] + \
+        [("05_finetune_ablation", "director")] * 2 + [("06_composition", h) for h in both for _ in range(2)]
     # The tiny runs learn nothing, and one seed per agent can never reach p < 0.05: no row is tested.
     assert all(c["verdict"].startswith(("not learned", "untestable")) for c in findings["claims"])
     text = (series_out / "findings.md").read_text()
-    assert text.startswith("# Findings (tiny preset)") and text.count("| not learned") + text.count("| untestable") >= 6
+    assert text.startswith("# Findings (tiny preset)") and text.count("| not learned") + text.count("| untestable") >= 10
 
 
 def test_rerun_reuses_the_runs(series_out):

@@ -245,7 +245,8 @@ def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) ->
 
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
-              scale: str, reps: int = 2000, seed: int = 0, gate: str = "", censored: bool = False) -> dict:
+              scale: str, reps: int = 2000, seed: int = 0, gate: str = "", censored: bool = False,
+              hierarchy: str = "director") -> dict:
     """One findings-table row: each run's value (its mean over the columns of its score row), the difference of the
     agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is decided together
     with the other rows (`decide`: Holm's correction across them); the row holds the verdict it would get alone.
@@ -255,7 +256,10 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
     claim's direction: Director does better means a higher value, or a lower one (errors, steps to a threshold).
 
     `censored`: the scores are one value per run, +inf for a run censored at its budget (see the module's
-    docstring); the test is on ranks and the effect is P(Director better). Censored values are stored as None."""
+    docstring); the test is on ranks and the effect is P(Director better). Censored values are stored as None.
+
+    `hierarchy` names the hierarchical agent compared with DreamerV3 ("director" or "director+wr"); its values are
+    the row's "director" entry whichever it is, so every row reads the same way."""
     if censored:
         director, dreamer = (np.asarray(v, np.float64).reshape(-1) for v in (director_scores, dreamer_scores))
         if np.isnan(director).any() or np.isnan(dreamer).any() or np.isneginf(np.concatenate([director, dreamer])).any():
@@ -276,7 +280,7 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
            "runs": {"director": len(director), "dreamer": len(dreamer)}, "difference": effect, "p": p,
            "smallest_p": smallest_p(len(director), len(dreamer)), "higher_is_better": bool(higher_is_better),
            "director_better": bool(better), "censored": bool(censored), "learned": bool(learned), "gate": gate,
-           "scale": scale}
+           "scale": scale, "hierarchy": hierarchy}
     return decide([row])[0]
 
 
@@ -317,15 +321,16 @@ def _num(v: float | None) -> str:
 
 def findings_markdown(rows) -> str:
     """A markdown table of claim rows, decided together (Holm across exactly these rows)."""
-    head = ["claim", "measure", "Director per seed", "DreamerV3 per seed", "effect [interval]",
+    head = ["claim", "hierarchy", "measure", "hierarchy per seed", "DreamerV3 per seed", "effect [interval]",
             "p (Holm)", "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in decide(rows):
         d = r["difference"]
         p = f"{r['p']:.2g}" + (f" ({r['p_holm']:.2g})" if r["p_holm"] is not None else " (not tested)")
-        cells = [r["claim"], r["measure"], ", ".join(_num(v) for v in r["director"]),
+        hierarchy = r.get("hierarchy", "director")
+        cells = [r["claim"], hierarchy, r["measure"], ", ".join(_num(v) for v in r["director"]),
                  ", ".join(_num(v) for v in r["dreamer"]),
-                 ("" if r.get("censored") else "Director - DreamerV3 ")
+                 ("" if r.get("censored") else f"{hierarchy} - DreamerV3 ")
                  + f"{_num(d['point'])} [{_num(d['low'])}, {_num(d['high'])}] ({d['label']})", p, r["verdict"],
                  r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 AGENT_COLOURS = {"dreamer": "#1f77b4", "director": "#d62728", "director+wr": "#ff7f0e"}
+AGENT_LABELS = {"dreamer": "DreamerV3", "director": "Director", "director+wr": "Director+wr"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
@@ -251,40 +252,44 @@ def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: fl
 
 
 def claim_intervals_figure(claims: list[dict], title: str = "Director - DreamerV3 over seeds"):
-    """Each claim's difference of per-seed means (Director - DreamerV3) with its interval over seeds, labelled with
-    the verdict; 0 dashed."""
-    estimates = {f"{c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"] for c in claims
-                 if not c.get("censored")}  # a censored row's effect is a probability, on another axis
-    return interval_figure(estimates, title, "Director - DreamerV3 (difference of per-seed means)", reference=0.0)
+    """Each claim's difference of per-seed means (its hierarchy - DreamerV3) with its interval over seeds, labelled
+    with the hierarchy (which sets the colour) and the verdict; 0 dashed."""
+    estimates = {f"{c.get('hierarchy', 'director')}: {c['measure']}<br><sup>{c['verdict']}</sup>": c["difference"]
+                 for c in claims if not c.get("censored")}  # a censored row's effect is a probability, on another axis
+    return interval_figure(estimates, title, "hierarchy - DreamerV3 (difference of per-seed means)", reference=0.0)
 
 
 def claim_seeds_figure(claims: list[dict], title: str = "Each claim, seed by seed"):
-    """One panel per claim row: every run's value (its mean over speeds, mazes and episodes) as a dot, Director and
-    DreamerV3 side by side, with each agent's mean as a bar; the panel title carries the verdict. What the test
+    """One panel per claim row: every run's value (its mean over speeds, mazes and episodes) as a dot, the row's
+    hierarchy (Director or Director+wr) and DreamerV3 side by side, with each agent's mean as a bar; the panel title
+    carries the hierarchy and the verdict. What the test
     decides on, shown whole: a reader sees how many seeds there are and how far apart they lie."""
     from plotly.subplots import make_subplots
 
     cols = min(3, max(1, len(claims)))
     rows = -(-len(claims) // cols)
-    titles = [f"{c['claim'].split(' ', 1)[0]} {c['measure']}<br><sup>{c['verdict']}</sup>" for c in claims]
+    titles = [f"{c['claim'].split(' ', 1)[0]} {c['measure']}<br><sup>{c.get('hierarchy', 'director')}: "
+              f"{c['verdict']}</sup>" for c in claims]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.5 / max(rows, 1))
     for i, claim in enumerate(claims):
         row, col = i // cols + 1, i % cols + 1
         finite = [v for agent in ("director", "dreamer") for v in claim[agent] if v is not None]
         ceiling = 1.1 * max(finite) if finite else 1.0  # where censored runs (None: above the budget) are drawn
-        for agent, label in (("director", "Director"), ("dreamer", "DreamerV3")):
+        hierarchy = claim.get("hierarchy", "director")
+        for agent, label, colour in (("director", AGENT_LABELS[hierarchy], AGENT_COLOURS[hierarchy]),
+                                     ("dreamer", "DreamerV3", AGENT_COLOURS["dreamer"])):
             values = claim[agent]
             reached = [v for v in values if v is not None]
             if reached:
-                fig.add_bar(x=[label], y=[float(np.mean(reached))], marker_color=_rgba(AGENT_COLOURS[agent], 0.25),
+                fig.add_bar(x=[label], y=[float(np.mean(reached))], marker_color=_rgba(colour, 0.25),
                             showlegend=False, hoverinfo="skip", row=row, col=col)
             fig.add_scatter(x=[label] * len(reached), y=reached, mode="markers", showlegend=False,
-                            marker={"color": AGENT_COLOURS[agent], "size": 9, "line": {"width": 1, "color": "white"}},
+                            marker={"color": colour, "size": 9, "line": {"width": 1, "color": "white"}},
                             hovertemplate=f"{label} seed: %{{y:.3g}}<extra></extra>", row=row, col=col)
             censored = len(values) - len(reached)
             if censored:
                 fig.add_scatter(x=[label] * censored, y=[ceiling] * censored, mode="markers", showlegend=False,
-                                marker={"color": AGENT_COLOURS[agent], "size": 10, "symbol": "triangle-up"},
+                                marker={"color": colour, "size": 10, "symbol": "triangle-up"},
                                 hovertemplate=f"{label} seed: censored (never reached)<extra></extra>", row=row,
                                 col=col)
     fig.update_layout(title=title, template="plotly_white", height=330 * rows, width=330 * cols + 80,
