@@ -102,13 +102,13 @@ def stored_evaluation(logdir: str | Path, split: str, episodes: int, policy: str
     now: the run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the
     run's latest checkpoint (for a run stored without one, `export_run(learned=False)`, at the step its training
     reached); else None."""
-    from hrl_core.rundir import is_record, latest_step, read_evaluation, read_spec, trained_steps
+    from hrl_core.rundir import current_step, read_evaluation, read_spec
 
     stored = read_evaluation(logdir, split, policy)
     if stored is None:
         return None
     spec = read_spec(logdir)
-    step = trained_steps(logdir) if is_record(logdir) else latest_step(logdir)
+    step = current_step(logdir)
     same = (stored.get("task") == spec.task and stored.get("env_options") == spec.env_options
             and stored.get("split") == split and stored.get("policy") == policy
             and stored.get("step") == step

@@ -4,6 +4,7 @@
     LOGDIR/metrics.jsonl   one JSON object per log line
     LOGDIR/summary.json    the final counters (written when the run stops)
     LOGDIR/eval_*.json     evaluations (`hrl eval`)
+    LOGDIR/analysis_*.json per-run measurements a notebook stored with their parameters (`write_analysis`)
     LOGDIR/ckpt/           orbax checkpoints: the agent's state and a JSON meta (counters, random key, replay meta)
     LOGDIR/replay/         the replay, saved incrementally in chunks (see hrl_core.replay)
 
@@ -25,6 +26,7 @@ from hrl_core.validation import check_choice, check_keys, check_non_negative
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
 EVALUATION_PREFIX = "eval_"
+ANALYSIS_PREFIX = "analysis_"
 EXPORT_PRECISIONS = ("float32", "float16")
 
 
@@ -340,6 +342,41 @@ def read_evaluation(logdir: str | Path, split: str, policy: str = "eval") -> dic
     """The run's stored evaluation of `split` in `policy` mode, or None when there is none."""
     path = evaluation_path(logdir, split, policy)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def current_step(logdir: str | Path) -> int | None:
+    """The step the run's learned state is of: its latest checkpoint, or for a record (stored without one) the step
+    its training reached."""
+    return trained_steps(logdir) if is_record(logdir) else latest_step(logdir)
+
+
+def as_json(value):
+    """`value` as it reads back from JSON (NumPy numbers and arrays as Python ones, tuples as lists): a computed
+    analysis result then equals its stored copy exactly."""
+    return json.loads(json.dumps(value, default=lambda x: x.tolist()))
+
+
+def analysis_path(logdir: str | Path, name: str) -> Path:
+    return Path(logdir) / f"{ANALYSIS_PREFIX}{name}.json"
+
+
+def stored_analysis(logdir: str | Path, name: str, params: dict):
+    """The result of analysis `name` stored in the run (`write_analysis`) when it was computed with exactly
+    `params` from the run's current state (`current_step`); else None. Lets a notebook read an expensive per-run
+    measurement, such as 02's perturbed rollouts, instead of computing it again."""
+    path = analysis_path(logdir, name)
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    same = stored.get("params") == as_json(params) and stored.get("step") == current_step(logdir)
+    return stored["result"] if same else None
+
+
+def write_analysis(logdir: str | Path, name: str, params: dict, result) -> Path:
+    """Stores a per-run analysis result with the parameters and step it was computed at (`stored_analysis`)."""
+    path = analysis_path(logdir, name)
+    path.write_text(json.dumps({"name": name, "params": params, "step": current_step(logdir), "result": result}))
+    return path
 
 
 def write_evaluation(path: str | Path, result: dict) -> Path:

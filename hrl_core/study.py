@@ -6,6 +6,7 @@ Every procedure resumes: a finished run is read back, an unfinished one continue
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -374,7 +375,7 @@ def steps_to_threshold(records: list[dict], threshold: float, metric: str = "epi
 
 
 def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=None, time_limit: float | None = None,
-                     policy: str = "eval", progress: bool = True) -> list[dict]:
+                     policy: str = "eval", progress: bool = True, store: bool = False) -> list[dict]:
     """Runs each trained run of `task` zero-shot on its composed task (`envs.composed_task`: the target speed
     switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes (agent
     "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule switches to,
@@ -382,41 +383,84 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
 
     Environment seeds are the run's seed + 20000, as in every evaluation. One row per (agent, seed): its summary
     (analysis/composition.summarize, plus "fixed_error" for trained runs; Director's code change window is 2K steps
-    after each switch), each episode's return, and the first episode's target and velocity for plotting."""
+    after each switch), each episode's return, and the first episode's target and velocity for plotting.
+
+    A row stored in its run with the same parameters and step (`rundir.stored_analysis`; the random policy's in the
+    run of agents[0]) is read instead of computed; store=True writes each computed row into its run."""
     from tqdm.auto import tqdm
 
-    from hrl_core.analysis import composition
-    from hrl_core.envs import composed_task, make_env
-    from hrl_core.rundir import load_agent, read_spec
+    from hrl_core.rundir import as_json, stored_analysis, write_analysis
 
-    switch_task = composed_task(task)
     rows = []
     grid = [(a, s) for s in seeds for a in [*agents, "random"]]
     for agent, seed in tqdm(grid, desc="composed task", disable=not progress):
         source = require_run(runs, task, agents[0] if agent == "random" else agent, seed)
-        spec = read_spec(source)
-        ag, state = (None, None) if agent == "random" else load_agent(source)[:2]
-        options = {k: v for k, v in spec.env_options.items() if k in ("action_repeat", "size", "conditioning")}
-        mode = "random" if agent == "random" else policy
-
-        def rollouts(speeds):
-            env = make_env(switch_task, seed=seed + 20_000, schedule=speeds, time_limit=time_limit, **options)
-            out = composition.switch_rollouts(ag, state, env, episodes, seed + 20_000, mode)
-            env.close()
-            return out, env.action_repeat * env.control_timestep
-
-        episodes_out, seconds_per_step = rollouts(schedule)
-        window = 2 * spec.config.manager_period if agent in DIRECTORS else None
-        summary = composition.summarize(episodes_out, window=window)
-        if agent != "random":
-            switched_to = {s["target"] for ep in episodes_out for s in composition.tracking(ep)}
-            fixed = {speed: rollouts([speed])[0] for speed in sorted(switched_to)}
-            summary["fixed_error"] = composition.fixed_speed_error(episodes_out, fixed)
-        rows.append({"agent": agent, "seed": seed, "summary": summary,
-                     "returns": [float(ep["reward"].sum()) for ep in episodes_out],
-                     "seconds_per_step": seconds_per_step,
-                     "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()})
+        name = "composition_random" if agent == "random" else "composition"
+        params = {"schedule": schedule, "time_limit": time_limit, "episodes": episodes,
+                  "policy": "random" if agent == "random" else policy}
+        row = stored_analysis(source, name, params)
+        if row is None:
+            row = as_json(_composition_row(source, agent, seed, params))
+            if store:
+                write_analysis(source, name, params, row)
+        rows.append(row)
     return rows
+
+
+def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
+    """One row of `composition_grid`: `agent` ("random" for the uniform random policy) with the spec of `source`."""
+    from hrl_core.analysis import composition
+    from hrl_core.envs import composed_task, make_env
+    from hrl_core.rundir import load_agent, read_spec
+
+    spec = read_spec(source)
+    ag, state = (None, None) if agent == "random" else load_agent(source)[:2]
+    options = {k: v for k, v in spec.env_options.items() if k in ("action_repeat", "size", "conditioning")}
+
+    def rollouts(speeds):
+        env = make_env(composed_task(spec.task), seed=seed + 20_000, schedule=speeds, time_limit=params["time_limit"],
+                       **options)
+        out = composition.switch_rollouts(ag, state, env, params["episodes"], seed + 20_000, params["policy"])
+        env.close()
+        return out, env.action_repeat * env.control_timestep
+
+    episodes_out, seconds_per_step = rollouts(params["schedule"])
+    window = 2 * spec.config.manager_period if agent in DIRECTORS else None
+    summary = composition.summarize(episodes_out, window=window)
+    if agent != "random":
+        switched_to = {s["target"] for ep in episodes_out for s in composition.tracking(ep)}
+        fixed = {speed: rollouts([speed])[0] for speed in sorted(switched_to)}
+        summary["fixed_error"] = composition.fixed_speed_error(episodes_out, fixed)
+    return {"agent": agent, "seed": seed, "summary": summary,
+            "returns": [float(ep["reward"].sum()) for ep in episodes_out], "seconds_per_step": seconds_per_step,
+            "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()}
+
+
+def decision_responses(runs, task: str, agents, seeds, perturbations: int, window: int, progress: bool = True,
+                       store: bool = False) -> dict:
+    """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run's reward
+    response to a K-step perturbation at `perturbations` decision times, over `window` steps, in an episode with
+    environment seed = the run's seed + 30000. A result stored in the run with the same parameters and step
+    (`rundir.stored_analysis`) is read instead of computed; store=True writes each computed one into its run."""
+    from hrl_core.analysis.horizon import decision_response
+    from hrl_core.envs import make_env
+    from hrl_core.rundir import as_json, load_agent, stored_analysis, write_analysis
+
+    measured = {agent: [] for agent in agents}
+    for agent_name in agents:
+        for seed in seeds:
+            path = require_run(runs, task, agent_name, seed)
+            params = {"perturbations": perturbations, "window": window, "env_seed": seed + 30_000}
+            result = stored_analysis(path, "decision_response", params)
+            if result is None:
+                agent, state, run = load_agent(path)
+                make = functools.partial(make_env, task, seed=params["env_seed"], **run.spec.env_options)
+                result = as_json(decision_response(agent, state, make, perturbations, window, seed=seed,
+                                                   progress=progress))
+                if store:
+                    write_analysis(path, "decision_response", params, result)
+            measured[agent_name].append(result)
+    return measured
 
 
 def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000,

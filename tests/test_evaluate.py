@@ -1,3 +1,4 @@
+import functools
 import json
 
 import jax
@@ -136,6 +137,46 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
 def _evaluate_into(logdir, out):
     assert main(["eval", "--logdir", str(logdir), "--episodes", "1", "--out", str(out)]) == 0
     return json.loads(out.read_text())["results"]
+
+
+def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path, monkeypatch):
+    """02's perturbed rollouts and 06's composed-task rows, written into each run with store=True (`hrl notebooks
+    --param store=True`), are read back instead of computed, with no agent loaded, when their parameters and the
+    run's step match, and equal a fresh computation; reading stores nothing, and other parameters or another step
+    compute afresh."""
+    import shutil
+
+    from hrl_core import rundir, study
+
+    spec = rundir.read_spec(run)
+    runs = tmp_path / "runs"
+    copy = rundir.run_path(runs, spec.task, spec.agent, spec.seed)
+    shutil.copytree(run, copy)
+    measure = functools.partial(study.decision_responses, runs, spec.task, [spec.agent], [spec.seed], 2,
+                                progress=False)
+    compose = functools.partial(study.composition_grid, runs, spec.task, [spec.agent], [spec.seed], 1, [1.0, 2.0],
+                                0.5, progress=False)
+    fresh = measure(4)
+    assert not list(copy.glob("analysis_*.json"))
+    np.testing.assert_equal(measure(4, store=True), fresh)
+    rows = compose(store=True)
+    assert sorted(p.name for p in copy.glob("analysis_*.json")) == [
+        "analysis_composition.json", "analysis_composition_random.json", "analysis_decision_response.json"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored analysis was computed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rundir, "load_agent", refuse)
+        patch.setattr(study, "_composition_row", refuse)
+        np.testing.assert_equal(measure(4), fresh)
+        np.testing.assert_equal(compose(), rows)
+        with pytest.raises(AssertionError, match="computed again"):
+            measure(3)  # another window
+        stored = json.loads(rundir.analysis_path(copy, "composition").read_text())
+        rundir.analysis_path(copy, "composition").write_text(json.dumps({**stored, "step": stored["step"] - 1}))
+        with pytest.raises(AssertionError, match="computed again"):
+            compose()  # of another checkpoint
 
 
 def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp_path):
