@@ -91,6 +91,43 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
 
 
+def test_stored_analyses_are_the_ones_02_and_06_ask_for(monkeypatch):
+    """Each walker reference run stores 02's perturbed rollouts and 06's composed-task rows with the parameters of
+    series.json (`hrl notebooks --runs reference --only 02 06 --param store=True`), so the series reads them instead
+    of loading an agent: a change to the runs or to series.json that would make 02 or 06 compute again fails here."""
+    from hrl_core import study
+
+    settings = series.reference_settings(REFERENCE)
+
+    def values(notebook):
+        defaults = papermill_defaults(notebook)
+        return {**defaults, **settings["parameters"], **settings["notebook_parameters"].get(notebook, {})}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("02 or 06 would compute a measurement that the reference run stores")
+
+    monkeypatch.setattr(rundir, "load_agent", refuse)
+    monkeypatch.setattr(study, "_composition_row", refuse)
+    horizon, composed = values("02_horizon_analysis"), values("06_composition")
+    measured = study.decision_responses(REFERENCE, horizon["task"], horizon["agents"], horizon["seeds"],
+                                        horizon["perturbations"], horizon["window"], progress=False)
+    assert all(len(m["lags"]) == horizon["window"] for runs in measured.values() for m in runs)
+    rows = study.composition_grid(REFERENCE, composed["task"], composed["agents"], composed["seeds"],
+                                  composed["episodes"], composed["schedule"], composed["time_limit"],
+                                  composed["policy"], progress=False)
+    assert len(rows) == len(composed["seeds"]) * (len(composed["agents"]) + 1)
+
+
+def papermill_defaults(notebook: str) -> dict:
+    """The default values of a notebook's parameters cell."""
+    import ast
+
+    import papermill
+
+    return {name: ast.literal_eval(p["default"])
+            for name, p in papermill.inspect_notebook(str(series.NOTEBOOK_DIR / f"{notebook}.ipynb")).items()}
+
+
 @pytest.mark.slow  # a notebook through papermill (about 20 s)
 def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
     """`hrl notebooks --runs reference` (make demo) runs 05 from reference/finetune/ in seconds: the copies appear
