@@ -39,9 +39,11 @@ def run_path(runs: str | Path, task: str, agent: str, seed: int) -> Path:
 
 
 def require_run(runs: str | Path, task: str, agent: str, seed: int, notebook: str = "01_train") -> Path:
-    """The run's folder, or a MissingRun error naming the notebook that trains it."""
+    """The run's folder, or a MissingRun error naming the notebook that trains it. A run stored as a record (no
+    learned state, `is_record`) is returned too: what reads its stored evaluations and analyses works, and loading
+    it is an error that says so."""
     path = run_path(runs, task, agent, seed)
-    if not has_spec(path) or not any((path / "ckpt").glob("*")):
+    if not has_spec(path) or not (any((path / "ckpt").glob("*")) or is_record(path)):
         number = notebook.split("_")[0]
         raise MissingRun(f"no trained {agent} run on {task} with seed {seed} at {path}: run notebooks/{notebook}.ipynb "
                          f"first with that task, agent and seed (`hrl notebooks --only {number}` with the same --out)")
@@ -213,7 +215,8 @@ def export_run(logdir: str | Path, out: str | Path, learned: bool = True, precis
     of what it learned (parameters, slow critics, normalisers, adapted scales) without optimiser state or replay.
     `load_agent`, evaluation, the notebooks and `--init-from` read it like the run itself. With learned=False only
     the record is copied (config, metrics, summary, evaluations): enough for the series to read its curves and
-    stored evaluations (the reference fine-tuning runs), not to load or continue it.
+    stored evaluations and analyses (the reference fine-tuning runs), not to load or continue it. Stored analyses
+    (`write_analysis`) of the exported step are copied too.
 
     precision="float16" stores the weights rounded to float16 (about half the bytes; `in_precision`). The run's
     evaluations of its learned policy are then not of the stored weights, so only the random policy's are copied:
@@ -236,7 +239,11 @@ def export_run(logdir: str | Path, out: str | Path, learned: bool = True, precis
         evaluations = [(e, r) for e, r in evaluations if r.get("step") == trained_steps(logdir)]
     if precision != "float32":
         evaluations = [(e, r) for e, r in evaluations if r.get("policy") == "random"]
-    for path in [logdir / name for name in RUN_FILES] + [e for e, _ in evaluations]:
+    # Stored analyses of the exported state travel with it; of rounded weights (float16) they would not be its own.
+    step = info.step if learned else trained_steps(logdir)
+    analyses = [a for a in sorted(logdir.glob(f"{ANALYSIS_PREFIX}*.json"))
+                if precision == "float32" and json.loads(a.read_text()).get("step") == step]
+    for path in [logdir / name for name in RUN_FILES] + [e for e, _ in evaluations] + analyses:
         if path.exists():
             shutil.copy2(path, out / path.name)
     if learned:

@@ -173,10 +173,19 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
         np.testing.assert_equal(compose(), rows)
         with pytest.raises(AssertionError, match="computed again"):
             measure(3)  # another window
+        # A record (no learned state) keeps its analyses: the series reads it like the run.
+        records = tmp_path / "records"
+        rundir.export_run(copy, rundir.run_path(records, spec.task, spec.agent, spec.seed), learned=False)
+        np.testing.assert_equal(study.decision_responses(records, spec.task, [spec.agent], [spec.seed], 2, 4,
+                                                         progress=False), fresh)
+        np.testing.assert_equal(study.composition_grid(records, spec.task, [spec.agent], [spec.seed], 1, [1.0, 2.0],
+                                                       0.5, progress=False), rows)
         stored = json.loads(rundir.analysis_path(copy, "composition").read_text())
         rundir.analysis_path(copy, "composition").write_text(json.dumps({**stored, "step": stored["step"] - 1}))
         with pytest.raises(AssertionError, match="computed again"):
             compose()  # of another checkpoint
+    with pytest.raises(FileNotFoundError, match="stored without its learned state"):  # and says why it cannot load
+        rundir.load_agent(rundir.run_path(records, spec.task, spec.agent, spec.seed))
 
 
 def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp_path):
