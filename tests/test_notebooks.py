@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow  # the whole series, about a quarter of an hour: `
 
 # Smaller than the tiny defaults: enough steps for updates to run (prefill is 128) and for episodes to end.
 # All three agents: director+wr is a row of its own in runs, figures and findings.
-PARAMS = {"agents": ["dreamer", "director", "director+wr"], "seeds": [0], "steps": 200, "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
+PARAMS = {"agents": ["dreamer", "director", "director+wr"], "seeds": [0], "steps": 200,
+          "time_limits": {"walker_speed": 2.0, "maze_train": 2.0}, "perturbations": 2,
           "window": 12, "trace_steps": 60, "columns": 4, "episodes": 1, "finetune_steps": 160, "time_limit": 2.0}
 
 EXPECTED = {
@@ -88,7 +89,8 @@ def test_series_results_are_consistent(series_out):
     # The tiny runs learn nothing, and one seed per agent can never reach p < 0.05: no row is tested.
     assert all(c["verdict"].startswith(("not learned", "untestable")) for c in findings["claims"])
     text = (series_out / "findings.md").read_text()
-    assert text.startswith("# Findings (tiny preset)") and text.count("| not learned") + text.count("| untestable") >= 10
+    assert text.startswith("# Findings (tiny preset)")
+    assert text.count("| not learned") + text.count("| untestable") >= 10
 
 
 def test_rerun_reuses_the_runs(series_out):

@@ -62,7 +62,8 @@ def test_holm_across_rows_by_hand():
 def test_findings_table_escapes_pipes_and_shows_per_seed_values():
     row = stats.claim_row("Director | returns more", "return", [5.0, 6.0], [1.0, 2.0], True, True, "2 seeds")
     lines = stats.findings_markdown([row]).strip().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("| claim | hierarchy | measure | hierarchy per seed | DreamerV3 per seed")
+    assert len(lines) == 3
+    assert lines[0].startswith("| claim | hierarchy | measure | hierarchy per seed | DreamerV3 per seed")
     assert "Director \\| returns more | director | return | 5, 6 | 1, 2 |" in lines[2]
 
 
