@@ -110,9 +110,11 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
     step = json.loads((run / "summary.json").read_text())["step"]
     sizes = [sum(p.stat().st_size for p in (folder / "ckpt" / str(step) / "state").rglob("*") if p.is_file())
              for folder in (full, half)]
-    assert sizes[1] < 0.7 * sizes[0]  # half the weight bytes; orbax's per-array overhead weighs on a model this small
-    assert sorted(p.name for p in half.glob("eval_*.json")) == ["eval_train_random.json"]
+    assert sizes[1] < sizes[0]  # (52-54% at the cpu preset, RESULTS; orbax's compression and overhead vary here)
+    assert stored_dtypes(half) == {("float16", True), ("float32", False)}  # (dtype, weight): weights only rounded
+    assert stored_dtypes(full) == {("float32", True), ("float32", False)}
     _, state, _ = rundir.load_agent(run)
+    assert sorted(p.name for p in half.glob("eval_*.json")) == ["eval_train_random.json"]
     _, loaded, info = rundir.load_agent(half)
     assert info.meta["precision"] == "float16"
     rounded = 0
@@ -132,6 +134,20 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
         rundir.export_run(run, tmp_path / "record", learned=False, precision="float16")
     with pytest.raises(ValueError, match="precision='bfloat16' is not valid"):
         rundir.export_run(run, tmp_path / "y", precision="bfloat16")
+
+
+def stored_dtypes(export) -> set:
+    """{(dtype as stored, whether the array has 2+ dimensions)} of an export's checkpoint, read without a template."""
+    import orbax.checkpoint as ocp
+
+    from hrl_core.checkpoint import Checkpointer
+
+    ckpt = Checkpointer(export / "ckpt")
+    try:
+        state = ckpt.manager.restore(ckpt.latest_step(), args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    finally:
+        ckpt.close()
+    return {(str(np.asarray(x).dtype), np.ndim(x) >= 2) for x in jax.tree.leaves(state["state"])}
 
 
 def _evaluate_into(logdir, out):
