@@ -379,6 +379,17 @@ def stored_analysis(logdir: str | Path, name: str, params: dict):
     return stored["result"] if same else None
 
 
+def analysis(logdir: str | Path, name: str, params: dict, compute, store: bool = False):
+    """Analysis `name` of the run: its stored result when it matches (`stored_analysis`), else `compute()` as it
+    reads back from JSON, written into the run when `store`."""
+    result = stored_analysis(logdir, name, params)
+    if result is None:
+        result = as_json(compute())
+        if store:
+            write_analysis(logdir, name, params, result)
+    return result
+
+
 def write_analysis(logdir: str | Path, name: str, params: dict, result) -> Path:
     """Stores a per-run analysis result with the parameters and step it was computed at (`stored_analysis`)."""
     path = analysis_path(logdir, name)

@@ -389,7 +389,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     run of agents[0]) is read instead of computed; store=True writes each computed row into its run."""
     from tqdm.auto import tqdm
 
-    from hrl_core.rundir import as_json, stored_analysis, write_analysis
+    from hrl_core.rundir import analysis
 
     rows = []
     grid = [(a, s) for s in seeds for a in [*agents, "random"]]
@@ -398,12 +398,7 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
         name = "composition_random" if agent == "random" else "composition"
         params = {"schedule": schedule, "time_limit": time_limit, "episodes": episodes,
                   "policy": "random" if agent == "random" else policy}
-        row = stored_analysis(source, name, params)
-        if row is None:
-            row = as_json(_composition_row(source, agent, seed, params))
-            if store:
-                write_analysis(source, name, params, row)
-        rows.append(row)
+        rows.append(analysis(source, name, params, lambda: _composition_row(source, agent, seed, params), store))
     return rows
 
 
@@ -444,22 +439,20 @@ def decision_responses(runs, task: str, agents, seeds, perturbations: int, windo
     (`rundir.stored_analysis`) is read instead of computed; store=True writes each computed one into its run."""
     from hrl_core.analysis.horizon import decision_response
     from hrl_core.envs import make_env
-    from hrl_core.rundir import as_json, load_agent, stored_analysis, write_analysis
+    from hrl_core.rundir import analysis, load_agent
+
+    def measure(path, seed):
+        agent, state, run = load_agent(path)
+        make = functools.partial(make_env, task, seed=seed + 30_000, **run.spec.env_options)
+        return decision_response(agent, state, make, perturbations, window, seed=seed, progress=progress)
 
     measured = {agent: [] for agent in agents}
     for agent_name in agents:
         for seed in seeds:
             path = require_run(runs, task, agent_name, seed)
             params = {"perturbations": perturbations, "window": window, "env_seed": seed + 30_000}
-            result = stored_analysis(path, "decision_response", params)
-            if result is None:
-                agent, state, run = load_agent(path)
-                make = functools.partial(make_env, task, seed=params["env_seed"], **run.spec.env_options)
-                result = as_json(decision_response(agent, state, make, perturbations, window, seed=seed,
-                                                   progress=progress))
-                if store:
-                    write_analysis(path, "decision_response", params, result)
-            measured[agent_name].append(result)
+            measured[agent_name].append(analysis(path, "decision_response", params, lambda: measure(path, seed),
+                                                 store))
     return measured
 
 
@@ -630,8 +623,7 @@ def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_fa
                       where: str = "at the training speeds", reps: int = 2000) -> dict:
     """Every agent learned: its per-seed return / random return (each run's mean over the training speeds or
     mazes) passes `learned_factor` with its interval over seeds, not only with its mean.
-    {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failed": {agent: how it failed, in words},
-    "failures": those words}."""
+    {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failed": {agent: how it failed, in words}}."""
     from hrl_core.analysis import stats
 
     agents_out, failed = {}, {}
@@ -643,7 +635,7 @@ def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_fa
             failed[agent] = (f"{agent} reached {iv['point']:.2g}x random {where} [{iv['low']:.2g}, {iv['high']:.2g}], "
                              f"below {learned_factor:g}x")
     return {"learned": not failed, "rule": f"return >= {learned_factor:g}x random {where}, interval over seeds",
-            "agents": agents_out, "failed": failed, "failures": list(failed.values())}
+            "agents": agents_out, "failed": failed}
 
 
 def tracking_check(runs, task, agents, seeds, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
@@ -672,7 +664,7 @@ def tracking_from_rows(rows: list[dict], agents, max_error: float = 0.5, reps: i
                              f"[{error['low']:.2g}, {error['high']:.2g}], slope {slope['point']:.2g} "
                              f"[{slope['low']:.2g}, {slope['high']:.2g}]")
     return {"learned": not failed, "rule": f"tracks the target speed: slope > 0, relative error < {max_error:g}, "
-            "interval over seeds", "agents": agents_out, "failed": failed, "failures": list(failed.values())}
+            "interval over seeds", "agents": agents_out, "failed": failed}
 
 
 def hierarchies(agents) -> list[str]:
@@ -690,12 +682,12 @@ def pair_check(check: dict, hierarchy: str) -> dict:
                          f"{', '.join(check['agents'])} (missing: {', '.join(missing)})")
     failed = {a: text for a, text in check["failed"].items() if a in pair}
     return {**check, "agents": {a: v for a, v in check["agents"].items() if a in pair}, "failed": failed,
-            "failures": list(failed.values()), "learned": not failed}
+            "learned": not failed}
 
 
 def gate_text(check: dict) -> str:
     """Who failed the gate of a `learned_from_rows` / `tracking_from_rows` result, in words ("" if none)."""
-    return " and ".join(check["failures"])
+    return " and ".join(check["failed"].values())
 
 
 def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hierarchy: str = "director") -> dict:

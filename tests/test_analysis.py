@@ -207,9 +207,8 @@ def test_generalization_claims_measure_retention_and_need_learning():
         return rows
 
     agents = {"director": {}, "dreamer": {}}
-    passed = {"learned": True, "agents": agents, "failed": {}, "failures": []}
-    failed = {"learned": False, "agents": agents, "failed": {"director": "director did not track the commanded speed"},
-              "failures": ["director did not track the commanded speed"]}
+    passed = {"learned": True, "agents": agents, "failed": {}}
+    failed = {"learned": False, "agents": agents, "failed": {"director": "director did not track the commanded speed"}}
     assert np.allclose(retention_scores(rows_for(5.0), "director", True), 0.9)
     assert np.allclose(retention_scores(rows_for(5.0), "dreamer", False), 0.3)
     interp, extrap = generalization_claims(rows_for(5.0), passed, "test", reps=200)
