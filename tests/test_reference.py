@@ -140,3 +140,27 @@ def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
         assert not (copy / "ckpt").exists()
     metrics = json.loads((tmp_path / "05_finetune_ablation" / "metrics.json").read_text())
     assert metrics["steps"] == 200 and len(metrics["claims"]) == 2
+
+
+def test_stored_files_name_repository_paths_not_a_clones():
+    """What reference/ stores names its runs by paths relative to the repository (a fine-tuning record's source run,
+    a run's folder), so a fresh clone anywhere reads the same files: no stored JSON names this clone's location."""
+    root = str(REFERENCE.parent)
+    named = [p.relative_to(REFERENCE) for p in REFERENCE.rglob("*.json") if f'"{root}/' in p.read_text()]
+    assert not named, f"these files name the absolute path {root}: {named}"
+    for record in (REFERENCE / "finetune").iterdir():
+        source = json.loads((record / "config.json").read_text())["init_from"]
+        assert (REFERENCE.parent / source / "config.json").exists(), f"{record.name} fine-tuned {source}, not in reference/"
+
+
+@pytest.mark.parametrize("args, message", [((), "usage"), (("no-such-run",), "no reference/no-such-run")])
+def test_refresh_script_refuses_what_is_not_a_reference_run(args, message):
+    """scripts/refresh_reference.sh drops records and reruns the series: given no run, or a name that is not a run of
+    reference/, it stops before touching anything, saying what it expects."""
+    import subprocess
+
+    before = sorted(p.name for p in (REFERENCE / "finetune").iterdir())
+    done = subprocess.run(["scripts/refresh_reference.sh", *args], cwd=REFERENCE.parent, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr
+    assert sorted(p.name for p in (REFERENCE / "finetune").iterdir()) == before
