@@ -15,11 +15,13 @@ if [[ $# -eq 0 ]]; then
     echo "usage: $0 RUN... (the folders of reference/ that scripts/reference_run.sh retrained)" >&2
     exit 2
 fi
-for run in "$@"; do
+for run in "$@"; do  # every name checked before anything is dropped
     if [[ ! -f reference/$run/config.json ]]; then
         echo "RUN must be a run folder of reference/; there is no reference/$run/config.json" >&2
         exit 2
     fi
+done
+for run in "$@"; do
     # A record fine-tuned the run before it was retrained: drop it, so that 05 fine-tunes the new run.
     for record in reference/finetune/*/; do
         if grep -qF "\"init_from\": \"reference/$run\"" "$record/config.json"; then

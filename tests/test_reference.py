@@ -150,17 +150,26 @@ def test_stored_files_name_repository_paths_not_a_clones():
     assert not named, f"these files name the absolute path {root}: {named}"
     for record in (REFERENCE / "finetune").iterdir():
         source = json.loads((record / "config.json").read_text())["init_from"]
-        assert (REFERENCE.parent / source / "config.json").exists(), f"{record.name} fine-tuned {source}, not in reference/"
+        assert (REFERENCE.parent / source / "config.json").exists(), f"{record.name} fine-tuned {source}: not there"
 
 
-@pytest.mark.parametrize("args, message", [((), "usage"), (("no-such-run",), "no reference/no-such-run")])
-def test_refresh_script_refuses_what_is_not_a_reference_run(args, message):
-    """scripts/refresh_reference.sh drops records and reruns the series: given no run, or a name that is not a run of
-    reference/, it stops before touching anything, saying what it expects."""
+@pytest.mark.parametrize("args, message", [((), "usage"), (("no-such-run",), "no reference/no-such-run"),
+                                           (("maze_train-director-s0", "no-such-run"), "no reference/no-such-run")])
+def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, message):
+    """scripts/refresh_reference.sh drops records and reruns the series: given no run, or any name that is not a run
+    of reference/, it stops before touching anything (not even the records of the valid names before it), saying
+    what it expects. It runs on a copy of reference/'s records and source configs, so a failure here drops nothing
+    of the repository's."""
+    import shutil
     import subprocess
 
-    before = sorted(p.name for p in (REFERENCE / "finetune").iterdir())
-    done = subprocess.run(["scripts/refresh_reference.sh", *args], cwd=REFERENCE.parent, capture_output=True,
-                          text=True, timeout=60)
+    copy = tmp_path / "reference"
+    shutil.copytree(REFERENCE / "finetune", copy / "finetune")
+    for run in RUNS:
+        (copy / run.name).mkdir()
+        shutil.copy(run / "config.json", copy / run.name)
+    before = sorted(p.name for p in (copy / "finetune").iterdir())
+    done = subprocess.run([REFERENCE.parent / "scripts" / "refresh_reference.sh", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr
-    assert sorted(p.name for p in (REFERENCE / "finetune").iterdir()) == before
+    assert sorted(p.name for p in (copy / "finetune").iterdir()) == before
