@@ -22,9 +22,13 @@ PARTS = {"dreamer": ("WM", "A", "V"), **{name: ("WM", "G", "M", "W", "V") for na
 DIRECTOR_NORMS = ("std", "percentile")
 MANAGER_ENTROPIES = ("per_slot", "summed")
 DIRECTOR_OPTIMIZERS = ("director", "actor_critic")
+DIRECTOR_CRITICS = ("ema", "target")
+WORKER_BASELINES = ("stop", "grad")
 # Values of the Director fields for run folders written before those fields existed (the update they trained with).
 LEGACY_DIRECTOR = {"director_norm": "percentile", "manager_entropy": "summed", "manager_unimix": 0.0,
                    "director_optimizer": "actor_critic"}
+# Every field of Director's update that shapes its learned state: a fine-tuning run inherits them from its source.
+DIRECTOR_UPDATE_FIELDS = (*LEGACY_DIRECTOR, "director_critic", "critic_target_every", "worker_baseline")
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,9 @@ class Config:
     manager_entropy: str = "per_slot"  # "per_slot": a scale per code slot on normalised entropy; "summed": one
     manager_unimix: float = 0.01  # uniform mix into the manager's code distribution
     director_optimizer: str = "director"  # Director heads: "director" Adam 1e-4/eps 1e-6/wd 1e-2; "actor_critic"
+    director_critic: str = "ema"  # "ema": DreamerV3's critics (online values, regulariser to an EMA copy); "target":
+    critic_target_every: int = 100  # ... Director's (values from a target copy, hard-copied every this many updates)
+    worker_baseline: str = "stop"  # "stop": the worker's baseline is a constant; "grad": inside its gradient (Director)
     adapt_rate: float = 0.1  # Director's auto-adaptation: scale x or / (1 + rate) per update outside the band
     adapt_band: float = 0.1  # ... the band [target / (1 + band), target (1 + band)] where the scale holds still
     extrinsic_weight: float = 1.0
@@ -87,6 +94,8 @@ class Config:
         check_choice("director_norm", self.director_norm, DIRECTOR_NORMS)
         check_choice("manager_entropy", self.manager_entropy, MANAGER_ENTROPIES)
         check_choice("director_optimizer", self.director_optimizer, DIRECTOR_OPTIMIZERS)
+        check_choice("director_critic", self.director_critic, DIRECTOR_CRITICS)
+        check_choice("worker_baseline", self.worker_baseline, WORKER_BASELINES)
         if not 0 <= self.manager_unimix < 1:
             raise ValueError(f"manager_unimix={self.manager_unimix!r} is not valid; it must be in [0, 1)")
         if self.agent == "director+wr" and not self.worker_extrinsic > 0:
@@ -94,7 +103,7 @@ class Config:
                              "must be > 0 (use agent 'director' for a goal-only worker)")
         for name in ("deter", "hidden", "stoch", "classes", "blocks", "mlp_units", "mlp_layers", "batch_size",
                      "batch_length", "num_envs", "replay_capacity", "horizon", "manager_period", "goal_codes",
-                     "goal_classes"):
+                     "goal_classes", "critic_target_every"):
             check_positive(name, getattr(self, name))
         for name in ("train_ratio", "manager_entropy_init", "adapt_rate"):
             check_positive(name, getattr(self, name), integer=False)

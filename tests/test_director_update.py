@@ -13,7 +13,7 @@ from hrl_core.agents.director import RETURN_NORM, distinct_codes
 from hrl_core.config import LEGACY_DIRECTOR, make_config
 from hrl_core.envs import make_env
 from hrl_core.rundir import read_spec
-from tests.helpers import SMALL
+from tests.helpers import SMALL, random_batch
 
 ENV = make_env("walker_speed")
 
@@ -161,7 +161,9 @@ def test_director_plus_worker_reward_agent():
 
 
 @pytest.mark.parametrize("field,value", [("director_norm", "max"), ("manager_entropy", "mean"),
-                                         ("director_optimizer", "sgd"), ("manager_unimix", 1.0)])
+                                         ("director_optimizer", "sgd"), ("manager_unimix", 1.0),
+                                         ("director_critic", "slow"), ("worker_baseline", "none"),
+                                         ("critic_target_every", 0)])
 def test_bad_director_options_name_themselves(field, value):
     with pytest.raises(ValueError, match=field):
         make_config("tiny", agent="director", **{field: value})
@@ -232,8 +234,83 @@ def test_finetuning_inherits_the_source_update(tmp_path):
     old = {k: v for k, v in vars(make_config("cpu", agent="director")).items() if k not in LEGACY_DIRECTOR}
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "director", "seed": 0,
                                                       "env_options": {}, "config": old}))
-    assert study.update_options(tmp_path) == LEGACY_DIRECTOR
+    assert study.update_options(tmp_path) == {**LEGACY_DIRECTOR, "director_critic": "ema", "critic_target_every": 100,
+                                              "worker_baseline": "stop"}
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "dreamer", "seed": 0,
                                                       "env_options": {},
                                                       "config": vars(make_config("cpu", agent="dreamer"))}))
     assert study.update_options(tmp_path) == {}
+
+
+def _shifted(tree, seed):
+    """`tree` plus unit noise: a critic whose values are far from the zero-initialised one's."""
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return jax.tree.unflatten(treedef, [x + jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
+
+
+def test_target_critic_bootstraps_and_baselines_from_its_target_copy():
+    """"target" (Director's critics): the manager's returns and advantages, and the worker's loss and returns, are
+    computed from the target copy; moving the online critics leaves them unchanged. "ema" reads the online critics,
+    so the same move changes them."""
+    out = {}
+    for mode in ("target", "ema"):
+        cfg, agent, state = agent_for(horizon=4, manager_period=2, director_critic=mode)
+        moved = dict(state["params"], **{f"critic_{r}": _shifted(state["params"][f"critic_{r}"], i)
+                                         for i, r in enumerate(("ext", "expl", "goal"))})
+        start = {"deter": jax.random.normal(jax.random.PRNGKey(5), (3, cfg.deter)),
+                 "stoch": jax.nn.one_hot(jnp.zeros((3, cfg.stoch), int), cfg.classes)}
+        task = jnp.full((3, 1), 0.5)
+        for label, params in (("initial", state["params"]), ("moved", moved)):
+            loss, (traj, _, _) = agent.worker_loss(params["worker"], params, state, start, task, jax.random.PRNGKey(6))
+            terms, _ = agent.manager_terms(params, state, traj, task)
+            out[mode, label] = (loss, traj["w_returns"], terms["returns_ext"], terms["returns_expl"],
+                                terms["advantage"])
+    for a, b in zip(out["target", "initial"], out["target", "moved"]):
+        assert np.allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(out["ema", "initial"], out["ema", "moved"]):
+        assert not np.allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_target_critic_is_hard_copied_every_n_updates():
+    """"target": the copy stays put between copies and equals the online critics right after the update whose
+    count is a multiple of `critic_target_every` (2 here); the critics' loss has no regulariser towards it."""
+    cfg, agent, state = agent_for(director_critic="target", critic_target_every=2)
+    step = jax.jit(agent.train_step)
+    initial = state["slow_critic"]
+    same = lambda a, b: all(np.array_equal(np.asarray(x), np.asarray(y))  # noqa: E731
+                            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    state, _ = step(state, random_batch(agent, cfg, seed=0), jax.random.PRNGKey(0))
+    online = {r: state["params"][f"critic_{r}"] for r in ("ext", "expl", "goal")}
+    assert int(state["critic_updates"]) == 1 and same(state["slow_critic"], initial) and not same(online, initial)
+    state, _ = step(state, random_batch(agent, cfg, seed=1), jax.random.PRNGKey(1))
+    online = {r: state["params"][f"critic_{r}"] for r in ("ext", "expl", "goal")}
+    assert int(state["critic_updates"]) == 2 and same(state["slow_critic"], online)
+    _, ema_agent, ema_state = agent_for()
+    assert "critic_updates" not in ema_state  # the "ema" state keeps its layout (runs trained before still load)
+
+
+def test_critic_loss_without_a_regulariser_is_the_two_hot_loss():
+    """common.critic_loss with no slow critic: the weighted two-hot loss towards the returns alone."""
+    from hrl_core.agents.common import Critic, critic_loss
+
+    critic = Critic(16, 1)
+    feat = jax.random.normal(jax.random.PRNGKey(0), (4, 3, 6))
+    params = _shifted(critic.init(jax.random.PRNGKey(1), feat), 2)
+    returns, weight = jnp.linspace(-2, 3, 9).reshape(3, 3), jnp.linspace(0.1, 1, 9).reshape(3, 3)
+    expected = jnp.mean(weight * nets.two_hot_loss(critic.apply(params, feat[:-1]), returns))
+    assert float(critic_loss(critic, params, None, feat, returns, weight)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(critic_loss(critic, params, params, feat, returns, weight)) > float(expected)
+
+
+def test_worker_baseline_inside_the_gradient():
+    """`worker_baseline`: the advantage's derivative by the baseline is -1/scale with "grad" (Director's backprop
+    worker, which maximises return minus the value of the states it reaches) and 0 with "stop"."""
+    _, agent, state = agent_for()
+    returns, baseline = jnp.array([0.5, 1.5, -1.0]), jnp.array([0.2, 0.1, 0.3])
+    for grad, expected in ((True, 1.0), (False, 0.0)):
+        def total(b):
+            _, adv, scale = agent._normalised_advantage(state["retnorm"]["goal"], returns, b, baseline_grad=grad)
+            return jnp.sum(adv), scale
+        g, scale = jax.grad(total, has_aux=True)(baseline)
+        assert np.allclose(g, -expected / float(scale), rtol=1e-5)

@@ -94,11 +94,19 @@ def apply_updates(params, opt_states, grads, optimizers: dict, trainable: set):
 
 
 def critic_loss(critic: Critic, params, slow_params, feat, returns, weight):
-    """Two-hot loss towards the lambda-returns plus a regulariser towards the slow critic's prediction."""
+    """Two-hot loss towards the lambda-returns plus a regulariser towards the slow critic's prediction (DreamerV3);
+    `slow_params` None leaves the regulariser out (a critic whose returns bootstrap from a target copy)."""
     logits = critic.apply(params, feat[:-1])
-    slow_target = nets.two_hot_mean(critic.apply(slow_params, feat[:-1]))
-    loss = nets.two_hot_loss(logits, nets.sg(returns)) + nets.two_hot_loss(logits, nets.sg(slow_target))
+    loss = nets.two_hot_loss(logits, nets.sg(returns))
+    if slow_params is not None:
+        loss = loss + nets.two_hot_loss(logits, nets.sg(nets.two_hot_mean(critic.apply(slow_params, feat[:-1]))))
     return jnp.mean(weight * loss)
+
+
+def hard_copy_every(slow, fast, count, every: int):
+    """Director's target network: `fast` copied whole into `slow` when the update count is a multiple of `every`."""
+    copy = count % every == 0
+    return jax.tree.map(lambda s, f: jnp.where(copy, f, s), slow, fast)
 
 
 def ema(slow, fast, fraction: float):

@@ -28,6 +28,11 @@ Parts (for freezing and fine-tuning): WM world model, G goal autoencoder, M mana
   normalised the same way as the manager's (Director's worker is an actor-critic like its manager).
   Its returns are computed per goal segment over K+1 overlapping states (choice: overlapping windows), so the value
   bootstrapped at a segment's end is for the goal that segment pursued.
+- Critics (`director_critic`). "ema", DreamerV3's: the lambda-returns bootstrap, and the advantages subtract, the
+  online critic's values; the two-hot loss has a regulariser towards a slow EMA copy. "target", Director's: both come
+  from a target copy hard-copied from the online critic every `critic_target_every` (100) updates, and the loss
+  has no regulariser. `worker_baseline` "grad" keeps the worker's baseline V(s_t) inside its gradient, as
+  Director's backprop worker does ("stop": a constant).
 - Both policies see the imagined latent through a stop-gradient (as in Director and DreamerV3); the start state's
   losses are weighted by 1 - is_terminal. Evaluation (policy mode "eval") samples the manager's codes and takes the
   worker's mean action, as Director does.
@@ -141,6 +146,7 @@ class DirectorAgent:
         return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
                 "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
                 **self._init_norms(),
+                **({"critic_updates": jnp.zeros((), jnp.int32)} if cfg.director_critic == "target" else {}),
                 # Log scales, strongly typed float32 so that the update never recompiles.
                 "adapt": {"goal_kl": jnp.zeros((), jnp.float32),
                           "manager_entropy": jnp.full((cfg.goal_codes,) if cfg.manager_entropy == "per_slot" else (),
@@ -152,15 +158,21 @@ class DirectorAgent:
         return {"retnorm": {r: nets.init_moments() for r in REWARDS},
                 "advnorm": {"manager": nets.init_moments(), "worker": nets.init_moments()}}
 
-    def _normalised_advantage(self, norm_state, returns, baseline):
+    def value_params(self, state, params, name: str):
+        """The critic whose values bootstrap the returns and form the baseline: the online one ("ema") or its target
+        copy ("target")."""
+        return state["slow_critic"][name] if self.cfg.director_critic == "target" else params[f"critic_{name}"]
+
+    def _normalised_advantage(self, norm_state, returns, baseline, baseline_grad: bool = False):
         """(new normaliser state, (returns - baseline) / scale, scale) for one critic; `returns` carries gradients
-        (the worker backpropagates through them), the scale and baseline do not."""
+        (the worker backpropagates through them), the scale does not, the baseline only with `baseline_grad`."""
         if self.cfg.director_norm == "percentile":
             new, scale = nets.update_return_scale(norm_state, nets.sg(returns), self.cfg.return_norm_decay)
         else:
             new = nets.update_moments(norm_state, nets.sg(returns), RETURN_NORM[0])
             scale = 1.0 / nets.moments_stats(new, *RETURN_NORM)[1]
-        return new, (returns - nets.sg(baseline)) / nets.sg(scale), scale
+        baseline = baseline if baseline_grad else nets.sg(baseline)
+        return new, (returns - baseline) / nets.sg(scale), scale
 
     def _normalise_advantage(self, norm_state, advantage):
         """Director's advantage normalisation, (A - mean) / std from running moments ("std" only)."""
@@ -262,13 +274,14 @@ class DirectorAgent:
         states_seg = jax.tree.map(self._segments, states)
         w_in = self.worker_input(states_seg, jnp.broadcast_to(goal_seg, (*states_seg["deter"].shape[:-1],
                                                                           cfg.deter)), task_segments(task, cfg))
-        value = nets.two_hot_mean(self.critic.apply(params["critic_goal"], w_in))
+        value = nets.two_hot_mean(self.critic.apply(self.value_params(state, params, "goal"), w_in))
         seg = lambda x: self._segments(jnp.concatenate([x, x[-1:]], 0))[:-1]  # noqa: E731  [K, D*N]
         returns = nets.lambda_returns(seg(r_goal), value, seg(cont), cfg.discount, cfg.lam)
         std_norm = cfg.director_norm == "std"
         # The percentile normaliser keeps DreamerV3's baseline-free objective; its gradient is the same.
         retnorm, advantage, scale = self._normalised_advantage(
-            state["retnorm"]["goal"], returns, value[:-1] if std_norm else jnp.zeros_like(returns))
+            state["retnorm"]["goal"], returns, value[:-1] if std_norm else jnp.zeros_like(returns),
+            baseline_grad=cfg.worker_baseline == "grad")
         norms = {"retnorm": retnorm}
         metrics = {"worker/return_scale": scale, "worker/advantage_std": jnp.std(advantage)}
         if std_norm:
@@ -322,7 +335,7 @@ class DirectorAgent:
         out = {"m_in": m_in, "cont": cont}
         advantage, norms = 0.0, {"retnorm": {}}
         for name, weight in (("ext", cfg.extrinsic_weight), ("expl", cfg.exploration_weight)):
-            value = nets.two_hot_mean(self.critic.apply(params[f"critic_{name}"], m_in))
+            value = nets.two_hot_mean(self.critic.apply(self.value_params(state, params, name), m_in))
             returns = nets.lambda_returns(seg_mean(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
             norms["retnorm"][name], normalised, out[f"scale_{name}"] = self._normalised_advantage(
                 state["retnorm"][name], returns, value[:-1])
@@ -378,12 +391,19 @@ class DirectorAgent:
         c_losses = {}
         inputs = {"ext": (m["m_in"], m["returns_ext"], m["weight"]), "expl": (m["m_in"], m["returns_expl"], m["weight"]),
                   "goal": (traj["w_in"], traj["w_returns"], traj["w_weight"])}
+        target_critic = cfg.director_critic == "target"
         for name, (feat, returns, weight) in inputs.items():
+            regulariser = None if target_critic else state["slow_critic"][name]
             c_losses[name], grads[f"critic_{name}"] = jax.value_and_grad(
-                lambda p: common.critic_loss(self.critic, p, state["slow_critic"][name], feat, returns, weight))(
+                lambda p: common.critic_loss(self.critic, p, regulariser, feat, returns, weight))(
                 params[f"critic_{name}"])
         new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers, self.trainable)
-        slow = {r: common.ema(state["slow_critic"][r], new_params[f"critic_{r}"], cfg.slow_critic_fraction)
+        if target_critic:
+            count = state["critic_updates"] + 1
+            follow = lambda slow, fast: common.hard_copy_every(slow, fast, count, cfg.critic_target_every)  # noqa: E731
+        else:
+            follow = lambda slow, fast: common.ema(slow, fast, cfg.slow_critic_fraction)  # noqa: E731
+        slow = {r: follow(state["slow_critic"][r], new_params[f"critic_{r}"])
                 if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in REWARDS}
         # Normaliser states move only with the policy they serve (a frozen part keeps its statistics).
         owner = {"ext": "manager", "expl": "manager", "goal": "worker"}
@@ -391,6 +411,8 @@ class DirectorAgent:
         new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow,
                      "retnorm": {r: new_norms[r] if owner[r] in self.trainable else state["retnorm"][r]
                                  for r in REWARDS}}
+        if target_critic:
+            new_state["critic_updates"] = count
         if "advnorm" in state:
             new_adv = {"manager": m_norms["advnorm"], "worker": w_norms["advnorm"]}
             new_state["advnorm"] = {p: new_adv[p] if p in self.trainable else state["advnorm"][p] for p in new_adv}
