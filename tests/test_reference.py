@@ -21,7 +21,7 @@ def test_reference_is_small_and_described():
         assert series.notebook_names([name]) == [name]
     tasks = ["walker_speed"] + (["maze_train"] if "05_finetune_ablation" in settings["notebooks"] else [])
     for seed in settings["parameters"]["seeds"]:  # every notebook's runs are there
-        for agent in ("dreamer", "director"):
+        for agent in settings["parameters"]["agents"]:
             for task in tasks:
                 rundir.require_run(REFERENCE, task, agent, seed)
 
