@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from hrl_core.validation import check_choice, check_keys, check_positive
 
-# "director+wr" is Director whose worker also gets the task reward (worker_extrinsic 1 unless set): the row that
-# separates "hierarchy" from "goal-only worker".
+# "director+wr" is Director whose worker also gets the task reward (worker_rewards goal=1,extr=1 unless set, each
+# reward with its own critic and normaliser, as Director's worker_rews): the row that separates "hierarchy" from
+# "goal-only worker".
 AGENTS = ("dreamer", "director", "director+wr")
 DIRECTORS = ("director", "director+wr")
 PARTS = {"dreamer": ("WM", "A", "V"), **{name: ("WM", "G", "M", "W", "V") for name in DIRECTORS}}
@@ -24,11 +25,39 @@ MANAGER_ENTROPIES = ("per_slot", "summed")
 DIRECTOR_OPTIMIZERS = ("director", "actor_critic")
 DIRECTOR_CRITICS = ("ema", "target")
 WORKER_BASELINES = ("stop", "grad")
+# The worker's rewards: "separate", Director's: each reward of `worker_rewards` with a non-zero weight has its own
+# critic and return normaliser, and the weights act on the normalised advantages; "summed", the earlier form: one
+# goal critic on goal + worker_extrinsic x extr (the runs trained with it).
+WORKER_CRITICS = ("separate", "summed")
+WORKER_REWARDS = ("goal", "extr", "expl")
+# Image sizes (pixels, square) for rendering, encoder and decoder: stride-2 stages down to 4x4 (6x6 at 48, as
+# DreamerV3's `minres`); 32 and 48 drop the first encoder and last decoder stage (3 stages, cnn_channels[1:]).
+IMAGE_SIZES = {64: (4, 4), 48: (3, 6), 32: (3, 4)}  # size: (stages, minres)
 # Values of the Director fields for run folders written before those fields existed (the update they trained with).
 LEGACY_DIRECTOR = {"director_norm": "percentile", "manager_entropy": "summed", "manager_unimix": 0.0,
                    "director_optimizer": "actor_critic"}
+LEGACY_WORKER = {"worker_critics": "summed"}  # runs written before per-reward worker critics existed
 # Every field of Director's update that shapes its learned state: a fine-tuning run inherits them from its source.
-DIRECTOR_UPDATE_FIELDS = (*LEGACY_DIRECTOR, "director_critic", "critic_target_every", "worker_baseline")
+DIRECTOR_UPDATE_FIELDS = (*LEGACY_DIRECTOR, "director_critic", "critic_target_every", "worker_baseline",
+                          "worker_rewards", "worker_critics", "worker_extrinsic")
+
+
+def parse_weights(option: str, text: str, names) -> dict:
+    """{name: weight} from "goal=1,extr=0.5"; a clear error naming the option and the allowed names otherwise."""
+    weights = {}
+    for part in str(text).split(","):
+        name, _, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if name.strip() not in names or not weight >= 0 or weight == float("inf") or name.strip() in weights:
+            raise ValueError(f"{option}={text!r} is not valid; give NAME=WEIGHT pairs (weights >= 0) separated by "
+                             f"commas, each name once, names among: {', '.join(names)} (e.g. goal=1,extr=1)")
+        weights[name.strip()] = weight
+    if not any(weights.values()):
+        raise ValueError(f"{option}={text!r} is not valid; at least one weight must be > 0")
+    return weights
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,7 @@ class Config:
     preset: str = "tiny"
     agent: str = "dreamer"
     # World model sizes.
+    image_size: int = 64  # the rendered image's side (IMAGE_SIZES); the run's task renders at it
     deter: int = 128
     hidden: int = 64
     stoch: int = 8
@@ -84,13 +114,16 @@ class Config:
     adapt_band: float = 0.1  # ... the band [target / (1 + band), target (1 + band)] where the scale holds still
     extrinsic_weight: float = 1.0
     exploration_weight: float = 0.1
-    worker_extrinsic: float = 0.0
+    worker_rewards: str = "goal=1"  # weights of the worker's rewards, e.g. "goal=1,extr=1" (WORKER_REWARDS)
+    worker_critics: str = "separate"  # WORKER_CRITICS
+    worker_extrinsic: float = 0.0  # the "summed" form's task-reward weight
     worker_task_input: bool = False
     # Which parts learn (see PARTS); empty means all.
     train_parts: tuple = ()
 
     def __post_init__(self):
         check_choice("agent", self.agent, AGENTS)
+        check_choice("image_size", self.image_size, IMAGE_SIZES)
         check_choice("director_norm", self.director_norm, DIRECTOR_NORMS)
         check_choice("manager_entropy", self.manager_entropy, MANAGER_ENTROPIES)
         check_choice("director_optimizer", self.director_optimizer, DIRECTOR_OPTIMIZERS)
@@ -98,9 +131,22 @@ class Config:
         check_choice("worker_baseline", self.worker_baseline, WORKER_BASELINES)
         if not 0 <= self.manager_unimix < 1:
             raise ValueError(f"manager_unimix={self.manager_unimix!r} is not valid; it must be in [0, 1)")
-        if self.agent == "director+wr" and not self.worker_extrinsic > 0:
-            raise ValueError(f"worker_extrinsic={self.worker_extrinsic!r} is not valid for agent 'director+wr'; it "
-                             "must be > 0 (use agent 'director' for a goal-only worker)")
+        check_choice("worker_critics", self.worker_critics, WORKER_CRITICS)
+        weights = parse_weights("worker_rewards", self.worker_rewards, WORKER_REWARDS)
+        if self.worker_critics == "summed":
+            if self.agent == "director+wr" and not self.worker_extrinsic > 0:
+                raise ValueError(f"worker_extrinsic={self.worker_extrinsic!r} is not valid for agent 'director+wr'; "
+                                 "it must be > 0 (use agent 'director' for a goal-only worker)")
+            if weights != {"goal": 1.0}:
+                raise ValueError(f"worker_rewards={self.worker_rewards!r} is not valid with worker_critics='summed', "
+                                 "which has one goal critic (goal=1); use worker_critics='separate'")
+        else:
+            if self.worker_extrinsic:
+                raise ValueError(f"worker_extrinsic={self.worker_extrinsic!r} is not valid with worker_critics="
+                                 "'separate'; it is the 'summed' form's weight: set worker_rewards (e.g. goal=1,extr=1)")
+            if self.agent == "director+wr" and not weights.get("extr"):
+                raise ValueError(f"worker_rewards={self.worker_rewards!r} is not valid for agent 'director+wr'; its "
+                                 "extr weight must be > 0 (use agent 'director' for a worker without the task reward)")
         for name in ("deter", "hidden", "stoch", "classes", "blocks", "mlp_units", "mlp_layers", "batch_size",
                      "batch_length", "num_envs", "replay_capacity", "horizon", "manager_period", "goal_codes",
                      "goal_classes", "critic_target_every"):
@@ -118,6 +164,23 @@ class Config:
         if self.replay_capacity < self.batch_length * self.num_envs:
             raise ValueError(f"replay_capacity={self.replay_capacity} is not valid; it must hold at least "
                              f"batch_length x num_envs = {self.batch_length * self.num_envs} steps")
+
+    @property
+    def worker_reward_weights(self) -> dict:
+        """{reward: weight} of the worker's rewards with a critic each: the non-zero ones of `worker_rewards`
+        ("separate"), or the one summed goal reward ("summed")."""
+        if self.worker_critics == "summed":
+            return {"goal": 1.0}
+        return {k: w for k, w in parse_weights("worker_rewards", self.worker_rewards, WORKER_REWARDS).items() if w}
+
+    @property
+    def image_channels(self) -> tuple:
+        """The encoder's channels at this image size (the last `stages` of cnn_channels; the decoder mirrors them)."""
+        return tuple(self.cnn_channels)[-IMAGE_SIZES[self.image_size][0]:]
+
+    @property
+    def image_minres(self) -> int:
+        return IMAGE_SIZES[self.image_size][1]
 
     @property
     def parts(self) -> tuple:
@@ -159,5 +222,8 @@ def make_config(preset: str = "tiny", **overrides) -> Config:
     check_keys("config", overrides, [f.name for f in dataclasses.fields(Config)])
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}  # from JSON / CLI
     if overrides.get("agent") == "director+wr":
-        overrides.setdefault("worker_extrinsic", 1.0)
+        if overrides.get("worker_critics", "separate") == "summed":
+            overrides.setdefault("worker_extrinsic", 1.0)
+        else:
+            overrides.setdefault("worker_rewards", "goal=1,extr=1")
     return Config(preset=preset, **{**PRESETS[preset], **overrides})

@@ -80,7 +80,7 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
     options = {k: v for k, v in (env_options or {}).items() if k not in ("split", "speed")}
     rows = []
     if is_speed_task(task):
-        for speed in speeds or task_speeds(task, split or "train"):
+        for speed in speeds or task_speeds(task, split or "train", options.get("speed_set", "real")):
             env = make_env(task, seed=seed, speed=float(speed), **options)
             forward = []
             returns = run_episodes(agent, state, env, episodes, seed, policy, record, forward)

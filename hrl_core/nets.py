@@ -176,14 +176,23 @@ class MLP(nn.Module):
         return x
 
 
+def check_image_size(image, size: int) -> None:
+    """A clear error (at trace time) for images of another size than the model's."""
+    if tuple(image.shape[-3:-1]) != (size, size):
+        raise ValueError(f"image_size={size} is the model's, but the images are {image.shape[-3]}x{image.shape[-2]}: "
+                         f"render the task at size={size} (the run's own task options), or use an agent of that size")
+
+
 class ImageEncoder(nn.Module):
-    """Stride-2 convolutions from 64x64 down to 4x4, LayerNorm + SiLU, flattened (hrl_core/conv.py: nn.Conv's
-    results, with faster gradients on a CPU)."""
+    """Stride-2 convolutions from `size` x `size` (64, 48 or 32) down to 4x4 (6x6 at 48), LayerNorm + SiLU, flattened
+    (hrl_core/conv.py: nn.Conv's results, with faster gradients on a CPU). One stage per channel count."""
 
     channels: Sequence[int]
+    size: int = 64
 
     @nn.compact
     def __call__(self, image):
+        check_image_size(image, self.size)
         x = image.astype(jnp.float32) / 255.0 - 0.5
         for i, ch in enumerate(self.channels):  # named as nn.Conv's, so earlier runs' parameters load
             x = nn.silu(nn.LayerNorm()(conv.flat(conv.Down(ch, name=f"Conv_{i}"), x)))
@@ -191,15 +200,16 @@ class ImageEncoder(nn.Module):
 
 
 class ImageDecoder(nn.Module):
-    """Mirror of the encoder: a linear map to 4x4 features, then stride-2 transposed convolutions to 64x64x3
-    (hrl_core/conv.py: nn.ConvTranspose's results, computed as sub-pixel convolutions)."""
+    """Mirror of the encoder: a linear map to `minres` x `minres` features, then stride-2 transposed convolutions to
+    the image (hrl_core/conv.py: nn.ConvTranspose's results, computed as sub-pixel convolutions)."""
 
     channels: Sequence[int]
+    minres: int = 4
 
     @nn.compact
     def __call__(self, feat):
-        chans = list(self.channels)[::-1]
-        x = nn.Dense(4 * 4 * chans[0])(feat).reshape(*feat.shape[:-1], 4, 4, chans[0])
+        chans, r = list(self.channels)[::-1], self.minres
+        x = nn.Dense(r * r * chans[0])(feat).reshape(*feat.shape[:-1], r, r, chans[0])
         for i, ch in enumerate(chans[1:]):  # named as nn.ConvTranspose's, so earlier runs' parameters load
             x = nn.silu(nn.LayerNorm()(conv.flat(conv.Up(ch, name=f"ConvTranspose_{i}"), x)))
         out = conv.Up(3, use_bias=True, name=f"ConvTranspose_{len(chans) - 1}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hrl_core.checkpoint import Checkpointer
-from hrl_core.config import LEGACY_DIRECTOR, Config, make_config
+from hrl_core.config import LEGACY_DIRECTOR, LEGACY_WORKER, Config, make_config
 from hrl_core.validation import check_choice, check_keys, check_non_negative
 
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json")
@@ -75,8 +75,16 @@ class RunSpec:
             raise ValueError("env option 'seed' is set per environment from the run's seed; use seed (--seed) "
                              "instead")
         check_keys(f"task {task!r}", env_options, task_options(task))
-        return cls(task, make_config(preset, agent=agent, **(config or {})), int(seed), env_options,
-                   None if init_from is None else str(init_from))
+        config = dict(config or {})
+        if "size" in env_options:  # the task's image size is the model's
+            config.setdefault("image_size", env_options["size"])
+        cfg = make_config(preset, agent=agent, **config)
+        if env_options.get("size", cfg.image_size) != cfg.image_size:
+            raise ValueError(f"env option size={env_options['size']!r} is not valid with image_size="
+                             f"{cfg.image_size}; the task renders at the model's image size (set one of them)")
+        if cfg.image_size != 64:  # rendered at the model's size (64 is every task's default)
+            env_options["size"] = cfg.image_size
+        return cls(task, cfg, int(seed), env_options, None if init_from is None else str(init_from))
 
     @property
     def agent(self) -> str:
@@ -96,10 +104,13 @@ class RunSpec:
     @classmethod
     def from_json(cls, info: dict) -> "RunSpec":
         """The spec of a config.json, including those written before a field existed: a Director run from before
-        Director's own update trained with the earlier one (`config.LEGACY_DIRECTOR`)."""
+        Director's own update trained with the earlier one (`config.LEGACY_DIRECTOR`), and one from before per-reward
+        worker critics with the summed worker reward (`config.LEGACY_WORKER`)."""
         cfg = dict(info["config"])
         if "director_norm" not in cfg:
             cfg.update(LEGACY_DIRECTOR)
+        if "worker_critics" not in cfg and cfg["agent"] != "dreamer":  # a Director run from before per-reward critics
+            cfg.update(LEGACY_WORKER)
         cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
         return cls(info["task"], cfg, int(info["seed"]), dict(info["env_options"]), info.get("init_from"))
 

@@ -35,8 +35,8 @@ class WorldModel(nn.Module):
 
     def setup(self):
         c = self.cfg
-        self.image_encoder = nets.ImageEncoder(c.cnn_channels)
-        self.image_decoder = nets.ImageDecoder(c.cnn_channels)
+        self.image_encoder = nets.ImageEncoder(c.image_channels, c.image_size)
+        self.image_decoder = nets.ImageDecoder(c.image_channels, c.image_minres)
         if self.proprio_dim:
             self.proprio_encoder = nets.MLP(c.mlp_units, c.mlp_layers)
             self.proprio_decoder = nets.MLP(c.mlp_units, c.mlp_layers, self.proprio_dim)

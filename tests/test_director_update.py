@@ -150,14 +150,20 @@ def test_director_optimizer_decays_kernels_only():
 
 
 def test_director_plus_worker_reward_agent():
-    """"director+wr": Director whose worker reward adds the task reward (worker_extrinsic 1 unless set); it needs a
-    positive weight, and names itself in its config."""
+    """"director+wr": Director whose worker also gets the task reward, with a critic of its own (worker_rewards
+    goal=1,extr=1 unless set); the summed form ("summed", worker_extrinsic 1 unless set) stays for the runs trained
+    with it. Each needs a positive task-reward weight, and names itself in its config."""
     cfg = make_config("tiny", agent="director+wr")
-    assert cfg.worker_extrinsic == 1.0 and cfg.parts == ("WM", "G", "M", "W", "V")
-    assert make_config("tiny", agent="director+wr", worker_extrinsic=0.5).worker_extrinsic == 0.5
-    assert make_config("tiny", agent="director").worker_extrinsic == 0.0
+    assert (cfg.worker_rewards, cfg.worker_critics, cfg.worker_extrinsic) == ("goal=1,extr=1", "separate", 0.0)
+    assert cfg.worker_reward_weights == {"goal": 1.0, "extr": 1.0} and cfg.parts == ("WM", "G", "M", "W", "V")
+    summed = make_config("tiny", agent="director+wr", worker_critics="summed")
+    assert summed.worker_extrinsic == 1.0 and summed.worker_reward_weights == {"goal": 1.0}
+    assert make_config("tiny", agent="director+wr", worker_critics="summed", worker_extrinsic=0.5).worker_extrinsic == 0.5
+    assert make_config("tiny", agent="director").worker_reward_weights == {"goal": 1.0}
     with pytest.raises(ValueError, match="worker_extrinsic=0.0 is not valid for agent 'director\\+wr'"):
-        make_config("tiny", agent="director+wr", worker_extrinsic=0.0)
+        make_config("tiny", agent="director+wr", worker_critics="summed", worker_extrinsic=0.0)
+    with pytest.raises(ValueError, match="worker_rewards='goal=1' is not valid for agent 'director\\+wr'"):
+        make_config("tiny", agent="director+wr", worker_rewards="goal=1")
 
 
 @pytest.mark.parametrize("field,value", [("director_norm", "max"), ("manager_entropy", "mean"),
@@ -235,7 +241,8 @@ def test_finetuning_inherits_the_source_update(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "director", "seed": 0,
                                                       "env_options": {}, "config": old}))
     assert study.update_options(tmp_path) == {**LEGACY_DIRECTOR, "director_critic": "ema", "critic_target_every": 100,
-                                              "worker_baseline": "stop"}
+                                              "worker_baseline": "stop", "worker_rewards": "goal=1",
+                                              "worker_critics": "separate", "worker_extrinsic": 0.0}
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "dreamer", "seed": 0,
                                                       "env_options": {},
                                                       "config": vars(make_config("cpu", agent="dreamer"))}))

@@ -99,13 +99,14 @@ def test_the_registry_answers_what_a_task_is():
     assert envs.is_speed_task("cheetah_speed") and not envs.is_speed_task("walker_speed_switch")
     assert envs.is_composed_task("walker_speed_switch") and not envs.is_composed_task("walker_speed")
     assert envs.composed_task("walker_speed") == "walker_speed_switch"
+    assert envs.composed_task("cheetah_speed") == "cheetah_speed_switch"
     assert set(envs.speed_tasks()) == {"walker_speed", "quadruped_speed", "cheetah_speed"}
     with pytest.raises(ValueError, match="task='maze_train' is not valid; it has no target speeds"):
         envs.speeds("maze_train")
     with pytest.raises(ValueError, match="split='test' is not valid"):
         envs.speeds("walker_speed", "test")
-    with pytest.raises(ValueError, match="task='cheetah_speed' has no switching counterpart"):
-        envs.composed_task("cheetah_speed")
+    with pytest.raises(ValueError, match="task='quadruped_speed' has no switching counterpart"):
+        envs.composed_task("quadruped_speed")
     with pytest.raises(ValueError, match="task='walker_sped' is not valid"):
         envs.is_speed_task("walker_sped")
 

@@ -5,6 +5,10 @@ from hrl_core.config import Config
 
 
 def make_agent(cfg: Config, obs_space: dict, act_space):
+    shape = tuple(obs_space["image"].shape[:2])
+    if shape != (cfg.image_size, cfg.image_size):
+        raise ValueError(f"image_size={cfg.image_size} is the model's, but the task renders {shape[0]}x{shape[1]} "
+                         f"images: render it at size={cfg.image_size} (the run's own task options)")
     if cfg.agent == "dreamer":
         from hrl_core.agents.dreamer import DreamerAgent
 

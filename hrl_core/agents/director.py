@@ -22,10 +22,13 @@ Parts (for freezing and fine-tuning): WM world model, G goal autoencoder, M mana
     acting and in the loss. "summed": one scale on the summed entropy, held at the target fraction of its maximum.
 - Optimiser (`director_optimizer`): "director" gives the goal autoencoder, manager, worker and critics Director's
   Adam (lr 1e-4, eps 1e-6, clip 100, decoupled weight decay 1e-2 on kernels); the world model keeps the shared one.
-- Worker (W): pi(a | state, goal [, task]) trained by backprop through the model on the max-cosine goal reward
-  r = (g/m).(s/m), m = max(|g|, |s|) (+ `worker_extrinsic` x extrinsic reward: 0 for "director", 1 for
-  "director+wr"; one critic on the sum, choice), with its own critic. With "std" normalisation its return is
-  normalised the same way as the manager's (Director's worker is an actor-critic like its manager).
+- Worker (W): pi(a | state, goal [, task]) trained by backprop through the model on weighted rewards
+  (`worker_rewards`, Director's `worker_rews`): the max-cosine goal reward r = (g/m).(s/m), m = max(|g|, |s|); the
+  extrinsic reward ("extr", the reward head: "director+wr" has goal=1,extr=1); the exploration reward ("expl").
+  `worker_critics` "separate", Director's: each non-zero reward has its own critic and return normaliser, and the
+  weights act on the normalised advantages, so a task reward of 1e-3 a step counts as much as a goal reward of 0.3;
+  their weighted sum is then normalised as the manager's ("std"). "summed", the earlier form: one goal critic on
+  goal + `worker_extrinsic` x extr.
   Its returns are computed per goal segment over K+1 overlapping states (choice: overlapping windows), so the value
   bootstrapped at a segment's end is for the goal that segment pursued.
 - Critics (`director_critic`). "ema", DreamerV3's: the lambda-returns bootstrap, and the advantages subtract, the
@@ -52,7 +55,9 @@ from hrl_core.world_model import WorldModel, features, imagine, imagined_outcome
 
 PART_PARAMS = {"WM": ("wm",), "G": ("goal_ae",), "M": ("manager",), "W": ("worker",),
                "V": ("critic_ext", "critic_expl", "critic_goal")}
-REWARDS = ("ext", "expl", "goal")
+MANAGER_REWARDS = ("ext", "expl")
+# The worker's critic per reward of config.WORKER_REWARDS ("goal" keeps its name, so earlier runs load).
+WORKER_CRITIC = {"goal": "goal", "extr": "wextr", "expl": "wexpl"}
 GOAL_KL_SCALE_BOUNDS = (1e-5, 1.0)  # Director's bounds on the goal autoencoder's KL weight
 ENTROPY_SCALE_BOUNDS = (1e-5, 1e2)  # Director's bounds on an entropy scale
 RETURN_NORM = (0.999, 1e2)  # Director's return normaliser: (decay, largest amplification)
@@ -115,7 +120,11 @@ class DirectorAgent:
               else common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5))
         self.optimizers = {"wm": common.optimizer(cfg.wm_lr, cfg.wm_clip, 1e-8), "goal_ae": ac, "manager": ac,
                            "worker": ac, "critic_ext": ac, "critic_expl": ac, "critic_goal": ac}
-        self.trainable = {name for part in cfg.parts for name in PART_PARAMS[part]}
+        self.worker_critics = {r: WORKER_CRITIC[r] for r in cfg.worker_reward_weights}  # reward -> critic name
+        self.rewards = (*MANAGER_REWARDS, *self.worker_critics.values())  # every critic's name
+        self.optimizers.update({f"critic_{r}": ac for r in self.rewards})
+        self.part_params = {**PART_PARAMS, "V": tuple(f"critic_{r}" for r in self.rewards)}
+        self.trainable = {name for part in cfg.parts for name in self.part_params[part]}
         self.max_manager_entropy = cfg.goal_codes * jnp.log(cfg.goal_classes)
 
     # ----- inputs -----
@@ -141,10 +150,12 @@ class DirectorAgent:
         m_feat, w_feat = self.manager_input(latent, task), self.worker_input(latent, goal, task)
         params = {"wm": wm_params, "goal_ae": self.goal_ae.init(keys[2], goal, keys[3]),
                   "manager": self.manager.init(keys[4], m_feat), "worker": self.worker.init(keys[5], w_feat),
-                  "critic_ext": self.critic.init(keys[6], m_feat), "critic_expl": self.critic.init(keys[7], m_feat),
-                  "critic_goal": self.critic.init(keys[8], w_feat)}
+                  "critic_ext": self.critic.init(keys[6], m_feat), "critic_expl": self.critic.init(keys[7], m_feat)}
+        for i, name in enumerate(self.worker_critics.values()):  # the goal critic from the key it always had
+            params[f"critic_{name}"] = self.critic.init(keys[8] if name == "goal" else jax.random.fold_in(keys[8], i),
+                                                        w_feat)
         return {"params": params, "opt": {k: self.optimizers[k].init(v) for k, v in params.items()},
-                "slow_critic": {r: params[f"critic_{r}"] for r in REWARDS},
+                "slow_critic": {r: params[f"critic_{r}"] for r in self.rewards},
                 **self._init_norms(),
                 **({"critic_updates": jnp.zeros((), jnp.int32)} if cfg.director_critic == "target" else {}),
                 # Log scales, strongly typed float32 so that the update never recompiles.
@@ -154,8 +165,8 @@ class DirectorAgent:
 
     def _init_norms(self) -> dict:
         if self.cfg.director_norm == "percentile":
-            return {"retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in REWARDS}}
-        return {"retnorm": {r: nets.init_moments() for r in REWARDS},
+            return {"retnorm": {r: {"lo": jnp.zeros(()), "hi": jnp.zeros(())} for r in self.rewards}}
+        return {"retnorm": {r: nets.init_moments() for r in self.rewards},
                 "advnorm": {"manager": nets.init_moments(), "worker": nets.init_moments()}}
 
     def value_params(self, state, params, name: str):
@@ -173,6 +184,19 @@ class DirectorAgent:
             scale = 1.0 / nets.moments_stats(new, *RETURN_NORM)[1]
         baseline = baseline if baseline_grad else nets.sg(baseline)
         return new, (returns - baseline) / nets.sg(scale), scale
+
+    def _weighted_advantage(self, norm_states: dict, terms: dict, baseline_grad: bool = False):
+        """Director's per-critic advantages: for each critic `name` in `terms` {name: (weight, returns, baseline)},
+        (returns - baseline) / that critic's own return scale, then weighted and summed, so the weights act after
+        normalisation and a reward's size does not decide its share. Returns (new normaliser states {name: ...}, the
+        sum, {name: (scale, std of the normalised advantage)})."""
+        new, total, stats = {}, 0.0, {}
+        for name, (weight, returns, baseline) in terms.items():
+            new[name], normalised, scale = self._normalised_advantage(norm_states[name], returns, baseline,
+                                                                      baseline_grad)
+            total = total + weight * normalised
+            stats[name] = (scale, jnp.std(normalised))
+        return new, total, stats
 
     def _normalise_advantage(self, norm_state, advantage):
         """Director's advantage normalisation, (A - mean) / std from running moments ("std" only)."""
@@ -267,23 +291,32 @@ class DirectorAgent:
         nxt = states["deter"][1:]
         recon, _ = self.goal_ae.apply(params["goal_ae"], nxt, k_explore)
         r_expl = jnp.mean((recon - nxt) ** 2, -1)
-        r_goal = max_cosine(aux["goal"], nxt) + cfg.worker_extrinsic * r_ext
+        r_goal = max_cosine(aux["goal"], nxt)
+        rewards = ({"goal": r_goal + cfg.worker_extrinsic * r_ext} if cfg.worker_critics == "summed"
+                   else {"goal": r_goal, "extr": r_ext, "expl": r_expl})
 
         # Worker returns per goal segment (K+1 states, value bootstrapped with the segment's own goal).
         goal_seg = self._segments(jnp.concatenate([aux["goal"], aux["goal"][-1:]], 0))[:1]  # goal at segment start
         states_seg = jax.tree.map(self._segments, states)
         w_in = self.worker_input(states_seg, jnp.broadcast_to(goal_seg, (*states_seg["deter"].shape[:-1],
                                                                           cfg.deter)), task_segments(task, cfg))
-        value = nets.two_hot_mean(self.critic.apply(self.value_params(state, params, "goal"), w_in))
         seg = lambda x: self._segments(jnp.concatenate([x, x[-1:]], 0))[:-1]  # noqa: E731  [K, D*N]
-        returns = nets.lambda_returns(seg(r_goal), value, seg(cont), cfg.discount, cfg.lam)
         std_norm = cfg.director_norm == "std"
-        # The percentile normaliser keeps DreamerV3's baseline-free objective; its gradient is the same.
-        retnorm, advantage, scale = self._normalised_advantage(
-            state["retnorm"]["goal"], returns, value[:-1] if std_norm else jnp.zeros_like(returns),
-            baseline_grad=cfg.worker_baseline == "grad")
-        norms = {"retnorm": retnorm}
-        metrics = {"worker/return_scale": scale, "worker/advantage_std": jnp.std(advantage)}
+        terms = {}  # each reward's own critic: {critic name: (weight, returns, baseline)}
+        for reward, reward_weight in cfg.worker_reward_weights.items():
+            name = self.worker_critics[reward]
+            value = nets.two_hot_mean(self.critic.apply(self.value_params(state, params, name), w_in))
+            returns = nets.lambda_returns(seg(rewards[reward]), value, seg(cont), cfg.discount, cfg.lam)
+            # The percentile normaliser keeps DreamerV3's baseline-free objective; its gradient is the same.
+            terms[name] = (reward_weight, returns, value[:-1] if std_norm else jnp.zeros_like(returns))
+        retnorm, advantage, stats = self._weighted_advantage(state["retnorm"], terms, cfg.worker_baseline == "grad")
+        norms, all_returns = {"retnorm": retnorm}, {name: term[1] for name, term in terms.items()}
+        metrics = {"worker/advantage_std": jnp.std(advantage)}  # before the advantage normaliser
+        for reward, name in self.worker_critics.items():
+            metrics.update({f"worker/return_scale_{reward}": stats[name][0], f"worker/return_{reward}":
+                            all_returns[name].mean(), f"worker/advantage_std_{reward}": stats[name][1]})
+        if "goal" in self.worker_critics:
+            metrics["worker/return_scale"] = metrics["worker/return_scale_goal"]
         if std_norm:
             norms["advnorm"], advantage = self._normalise_advantage(state["advnorm"]["worker"], advantage)
         seg_weight = nets.sg(jnp.cumprod(jnp.concatenate(
@@ -292,9 +325,10 @@ class DirectorAgent:
         objective = advantage + cfg.actor_entropy * entropy
         loss = -jnp.mean(seg_weight * objective)
         traj = {"states": nets.sg(states), "code": aux["code"], "r_ext": nets.sg(r_ext), "r_expl": nets.sg(r_expl),
-                "cont": nets.sg(cont), "weight": weight, "w_in": nets.sg(w_in), "w_returns": nets.sg(returns),
+                "cont": nets.sg(cont), "weight": weight, "w_in": nets.sg(w_in), "w_returns": nets.sg(all_returns),
                 "w_weight": seg_weight}
-        metrics.update({"worker/goal_reward": r_goal.mean(), "worker/return": returns.mean(),
+        metrics.update({"worker/goal_reward": r_goal.mean(),
+                        "worker/return": all_returns.get("goal", next(iter(all_returns.values()))).mean(),
                         "worker/entropy": aux["entropy"].mean(), "manager/explore_reward": r_expl.mean(),
                         "imag/reward": r_ext.mean(),
                         **self.goal_reach(nets.sg(states["deter"]), aux["goal"], k_random_goal, params)})
@@ -333,14 +367,16 @@ class DirectorAgent:
         seg_mean = lambda x: (segments(x) * mask).mean(1)  # noqa: E731
         cont = segments(traj["cont"]).prod(1)
         out = {"m_in": m_in, "cont": cont}
-        advantage, norms = 0.0, {"retnorm": {}}
+        terms = {}
         for name, weight in (("ext", cfg.extrinsic_weight), ("expl", cfg.exploration_weight)):
             value = nets.two_hot_mean(self.critic.apply(self.value_params(state, params, name), m_in))
             returns = nets.lambda_returns(seg_mean(traj[f"r_{name}"]), value, cont, cfg.discount ** k, cfg.lam)
-            norms["retnorm"][name], normalised, out[f"scale_{name}"] = self._normalised_advantage(
-                state["retnorm"][name], returns, value[:-1])
-            advantage = advantage + weight * normalised
+            terms[name] = (weight, returns, value[:-1])
             out[f"returns_{name}"] = returns
+        retnorm, advantage, stats = self._weighted_advantage(state["retnorm"], terms)
+        norms = {"retnorm": retnorm}
+        for name in terms:
+            out[f"scale_{name}"], out[f"advantage_std_{name}"] = stats[name]
         out["advantage_std"] = jnp.std(advantage)  # before the advantage normaliser
         if cfg.director_norm == "std":
             norms["advnorm"], advantage = self._normalise_advantage(state["advnorm"]["manager"], advantage)
@@ -390,7 +426,7 @@ class DirectorAgent:
         grads = {"wm": wm_grads, "goal_ae": g_grads, "manager": m_grads, "worker": w_grads}
         c_losses = {}
         inputs = {"ext": (m["m_in"], m["returns_ext"], m["weight"]), "expl": (m["m_in"], m["returns_expl"], m["weight"]),
-                  "goal": (traj["w_in"], traj["w_returns"], traj["w_weight"])}
+                  **{name: (traj["w_in"], returns, traj["w_weight"]) for name, returns in traj["w_returns"].items()}}
         target_critic = cfg.director_critic == "target"
         for name, (feat, returns, weight) in inputs.items():
             regulariser = None if target_critic else state["slow_critic"][name]
@@ -404,13 +440,13 @@ class DirectorAgent:
         else:
             follow = lambda slow, fast: common.ema(slow, fast, cfg.slow_critic_fraction)  # noqa: E731
         slow = {r: follow(state["slow_critic"][r], new_params[f"critic_{r}"])
-                if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in REWARDS}
+                if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in self.rewards}
         # Normaliser states move only with the policy they serve (a frozen part keeps its statistics).
-        owner = {"ext": "manager", "expl": "manager", "goal": "worker"}
-        new_norms = {"ext": m_norms["retnorm"]["ext"], "expl": m_norms["retnorm"]["expl"], "goal": w_norms["retnorm"]}
+        owner = {r: "manager" if r in MANAGER_REWARDS else "worker" for r in self.rewards}
+        new_norms = {**m_norms["retnorm"], **w_norms["retnorm"]}
         new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow,
                      "retnorm": {r: new_norms[r] if owner[r] in self.trainable else state["retnorm"][r]
-                                 for r in REWARDS}}
+                                 for r in self.rewards}}
         if target_critic:
             new_state["critic_updates"] = count
         if "advnorm" in state:
@@ -425,6 +461,8 @@ class DirectorAgent:
                    "manager/advantage": m["advantage"].mean(), "manager/advantage_std": m["advantage_std"],
                    "manager/return_ext": m["returns_ext"].mean(), "manager/return_scale_ext": m["scale_ext"],
                    "manager/return_scale_expl": m["scale_expl"],
+                   "manager/advantage_std_ext": m["advantage_std_ext"],
+                   "manager/advantage_std_expl": m["advantage_std_expl"],
                    **{f"loss/critic_{k}": v for k, v in c_losses.items()}, **wm_metrics, **g_metrics, **w_metrics}
         return new_state, metrics
 

@@ -1,7 +1,7 @@
 """Pixel DeepMind Control locomotion, plain and speed-conditioned.
 
 Speed-conditioned tasks ("walker_speed", "quadruped_speed", "cheetah_speed") draw a target speed v per episode
-from a named split of SPEEDS and reward being *near* v, not "at least v" as the suite's walk/run tasks do:
+from a split ("train" or "ood", held out) of a named speed set (task option `speed_set`, SPEED_SETS) and reward being *near* v, not "at least v" as the suite's walk/run tasks do:
 
     move(vx, v) = tolerance(vx, bounds=(v, v), margin=m, value_at_margin=0.5, sigmoid="linear")
 
@@ -13,17 +13,21 @@ the suite's own:
     quadruped: upright * move,            upright = tolerance(torso_upright, [1, inf), linear, margin 2)
     cheetah:   move
 
-Composed task ("walker_speed_switch"): the target speed follows a `schedule` of speeds within one episode,
-switching at equal fractions of the time limit (2 -> 5 -> 1 m/s by default: three 8.33 s segments of a 25 s
-episode). Each speed is a training speed, but no training episode ever changes its target, so the sequence is new.
+Speed sets: "real" is each domain's real-scale set (for a GPU budget); the cheetah also has "cpu", the CPU study's
+set: speeds that DreamerV3 reaches within about 25k frames (its published cheetah_run curve: 1.3 m/s at 20k frames,
+2.4 m/s at 50k), spanning a factor of 5, with one held-out speed between the training speeds and one beyond them.
+
+Composed tasks ("walker_speed_switch", "cheetah_speed_switch"): the target speed follows a `schedule` of speeds
+within one episode, switching at equal fractions of the time limit (walker 2 -> 5 -> 1 m/s by default: three
+8.33 s segments of a 25 s episode; each speed set has its own default, DEFAULT_SCHEDULES). Each speed is a training speed, but no training episode ever changes its target, so the sequence is new.
 The task input (or the visual bar) shows the current target; the reward is the same speed reward. The last frame's
 horizontal velocity is kept in `velocity` for measuring speed tracking.
 
 Task conditioning modes:
-    vector: obs["task"] = [v / max(train speeds)], float32.
+    vector: obs["task"] = [v / max(the set's train speeds)], float32.
     reward: no task input; the target speed is known only through the reward.
     visual: the target speed is drawn into the pixels: the top 3 image rows hold a yellow bar whose length is
-            v / max(all speeds) of the image width, on black. The agent sees the task the same way it sees the body.
+            v / max(the set's speeds) of the image width, on black. The agent sees the task the same way it sees the body.
 """
 
 from __future__ import annotations
@@ -44,18 +48,31 @@ SUITE_TASKS = {
 }
 # Base suite task that supplies physics and initial states for each speed-conditioned domain.
 SPEED_DOMAINS = {"walker": "walk", "quadruped": "walk", "cheetah": "run"}
-# Target speeds (m/s). Held-out speeds lie below, between and above the training set; the sets do not overlap.
-SPEEDS = {
-    "walker": {"train": (1.0, 2.0, 3.0, 5.0, 6.0), "ood": (0.5, 4.0, 8.0)},
-    "quadruped": {"train": (0.5, 1.0, 1.5, 2.5, 3.0), "ood": (0.25, 2.0, 4.0)},
-    "cheetah": {"train": (2.0, 4.0, 6.0, 10.0, 12.0), "ood": (1.0, 8.0, 15.0)},
+# Target speeds (m/s) per domain and named set. Held-out ("ood") speeds lie between and beyond the training speeds
+# (the real-scale sets also below them); a set's splits do not overlap.
+SPEED_SETS = {
+    "walker": {"real": {"train": (1.0, 2.0, 3.0, 5.0, 6.0), "ood": (0.5, 4.0, 8.0)}},
+    "quadruped": {"real": {"train": (0.5, 1.0, 1.5, 2.5, 3.0), "ood": (0.25, 2.0, 4.0)}},
+    "cheetah": {"real": {"train": (2.0, 4.0, 6.0, 10.0, 12.0), "ood": (1.0, 8.0, 15.0)},
+                "cpu": {"train": (0.5, 1.0, 2.0, 2.5), "ood": (1.5, 3.0)}},
 }
+DEFAULT_SPEED_SET = "real"
+SPEEDS = {domain: sets[DEFAULT_SPEED_SET] for domain, sets in SPEED_SETS.items()}  # the real-scale sets
 SPEED_MARGIN = {"walker": 0.5, "quadruped": 1.0, "cheetah": 1.0}  # margin as a fraction of v
 CONDITIONING = ("vector", "reward", "visual")
 SPLITS = ("train", "ood")
 CAMERAS = {"walker": 0, "cheetah": 0, "quadruped": 2}
 DEFAULT_TIME_LIMIT = {"walker": 25.0, "quadruped": 20.0, "cheetah": 20.0}  # the suite's own episode lengths (s)
-DEFAULT_SCHEDULE = (2.0, 5.0, 1.0)
+# A composed task's default schedule per (domain, speed set): training speeds in an order no training episode shows.
+DEFAULT_SCHEDULES = {("walker", "real"): (2.0, 5.0, 1.0), ("cheetah", "real"): (4.0, 10.0, 2.0),
+                     ("cheetah", "cpu"): (1.0, 2.5, 0.5)}
+DEFAULT_SCHEDULE = DEFAULT_SCHEDULES["walker", "real"]
+
+
+def speed_set(domain: str, name: str) -> dict:
+    """{"train": speeds, "ood": speeds} of a domain's named speed set; a clear error for a set it does not have."""
+    check_choice(f"speed_set ({domain})", name, SPEED_SETS[domain])
+    return SPEED_SETS[domain][name]
 
 
 def parse_schedule(schedule) -> tuple:
@@ -120,7 +137,7 @@ class DMCPixelEnv(Env):
     def __init__(self, domain: str, task: str, seed: int = 0, action_repeat: int = 2, size: int = 64,
                  render: str = "fast", time_limit: float | None = None, speed_conditioned: bool = False,
                  split: str = "train", conditioning: str = "vector", speed: float | None = None,
-                 schedule=None, description: str = ""):
+                 schedule=None, speed_set_name: str = DEFAULT_SPEED_SET, description: str = ""):
         super().__init__()
         from dm_control import suite
 
@@ -135,6 +152,7 @@ class DMCPixelEnv(Env):
         self._camera = PixelCamera(size, CAMERAS[domain], render)
         self._rng = np.random.RandomState(seed)
         self.speed_conditioned = speed_conditioned or schedule is not None
+        self.speed_set = speed_set(domain, speed_set_name) if self.speed_conditioned else None
         self.target_speed, self.velocity = None, 0.0
         self.schedule = None if schedule is None else parse_schedule(schedule)
         self.time_limit = time_limit or DEFAULT_TIME_LIMIT.get(domain)
@@ -143,7 +161,7 @@ class DMCPixelEnv(Env):
             self.conditioning = check_choice("conditioning", conditioning, CONDITIONING)
             if speed is not None and not isinstance(speed, (int, float)):
                 raise ValueError(f"speed={speed!r} is not valid; it must be a number (m/s) or None")
-            self.speeds = SPEEDS[domain][split] if speed is None else (float(speed),)
+            self.speeds = self.speed_set[split] if speed is None else (float(speed),)
         spec = self._env.action_spec()
         self.act_space = Space(spec.shape, np.float32, float(spec.minimum.min()), float(spec.maximum.max()))
         self.obs_space = {"image": Space((size, size, 3), np.uint8)}
@@ -155,10 +173,10 @@ class DMCPixelEnv(Env):
         obs = {}
         if self.speed_conditioned:
             if self.conditioning == "visual":
-                all_speeds = SPEEDS[self.domain]["train"] + SPEEDS[self.domain]["ood"]
+                all_speeds = self.speed_set["train"] + self.speed_set["ood"]
                 image = draw_speed_bar(image, self.target_speed / max(all_speeds))
             elif self.conditioning == "vector":
-                obs["task"] = np.array([self.target_speed / max(SPEEDS[self.domain]["train"])], np.float32)
+                obs["task"] = np.array([self.target_speed / max(self.speed_set["train"])], np.float32)
         obs["image"] = np.ascontiguousarray(image)
         obs.update(flags(reward, first, last, terminal))
         return obs

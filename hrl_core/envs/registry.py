@@ -21,14 +21,15 @@ def _suite(name):
 
 def _speed(domain):
     def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, split="train",
-             conditioning="vector", speed=None):
-        from hrl_core.envs.locomotion import SPEED_DOMAINS, SPEEDS, DMCPixelEnv
+             conditioning="vector", speed=None, speed_set="real"):
+        from hrl_core.envs.locomotion import SPEED_DOMAINS, SPEED_SETS, DMCPixelEnv
 
-        text = (f"{domain.capitalize()} runs at a target speed drawn per episode (train {SPEEDS[domain]['train']}, "
-                f"ood {SPEEDS[domain]['ood']} m/s); reward peaks at the target.")
+        sets = "; ".join(f"{name}: train {s['train']}, ood {s['ood']}" for name, s in SPEED_SETS[domain].items())
+        text = (f"{domain.capitalize()} runs at a target speed drawn per episode (m/s, speed_set {sets}); reward "
+                "peaks at the target.")
         return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
                            speed_conditioned=True, split=split, conditioning=conditioning, speed=speed,
-                           description=text)
+                           speed_set_name=speed_set, description=text)
     return make
 
 
@@ -48,14 +49,17 @@ def _maze(layout):
 
 def _speed_switch(domain):
     def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, conditioning="vector",
-             schedule=None):
-        from hrl_core.envs.locomotion import DEFAULT_SCHEDULE, SPEED_DOMAINS, DMCPixelEnv, parse_schedule
+             schedule=None, speed_set="real"):
+        from hrl_core.envs.locomotion import DEFAULT_SCHEDULES, SPEED_DOMAINS, DMCPixelEnv, parse_schedule, \
+            speed_set as check_set
 
-        schedule = DEFAULT_SCHEDULE if schedule is None else parse_schedule(schedule)
+        check_set(domain, speed_set)
+        schedule = DEFAULT_SCHEDULES[domain, speed_set] if schedule is None else parse_schedule(schedule)
         text = (f"{domain.capitalize()} follows a target speed that switches within the episode: "
                 f"{' -> '.join(f'{v:g}' for v in schedule)} m/s, equal segments (a sequence never seen in training).")
         return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
-                           conditioning=conditioning, schedule=schedule, description=text)
+                           conditioning=conditioning, schedule=schedule, speed_set_name=speed_set,
+                           description=text)
     return make
 
 
@@ -74,6 +78,7 @@ TASKS = {
                                              "quadruped_walk", "quadruped_run")},
     **{f"{domain}_speed": Task(_speed(domain), speed_domain=domain) for domain in ("walker", "quadruped", "cheetah")},
     "walker_speed_switch": Task(_speed_switch("walker"), composes="walker_speed"),
+    "cheetah_speed_switch": Task(_speed_switch("cheetah"), composes="cheetah_speed"),
     "maze_train": Task(_maze("train")),
     "maze_novel": Task(_maze("novel")),
 }
@@ -98,15 +103,16 @@ def speed_tasks() -> list[str]:
     return [name for name in TASKS if is_speed_task(name)]
 
 
-def speeds(name: str, split: str = "train") -> tuple:
-    """The target speeds (m/s) that speed task `name` draws from in `split` ("train" or "ood", held out)."""
-    from hrl_core.envs.locomotion import SPEEDS, SPLITS
+def speeds(name: str, split: str = "train", speed_set: str = "real") -> tuple:
+    """The target speeds (m/s) that speed task `name` draws from in `split` ("train" or "ood", held out) of its
+    named `speed_set` (a task option)."""
+    from hrl_core.envs.locomotion import SPLITS, speed_set as named_set
 
     check_choice("split", split, SPLITS)
     if not is_speed_task(name):
         raise ValueError(f"task={name!r} is not valid; it has no target speeds. Allowed values: "
                          f"{', '.join(speed_tasks())}")
-    return SPEEDS[TASKS[name].speed_domain][split]
+    return named_set(TASKS[name].speed_domain, speed_set)[split]
 
 
 def composed_task(name: str) -> str:
