@@ -6,7 +6,7 @@ scripts/reference_run.sh writes).
     python benchmarks/against_random.py outputs/runs/reference/walker_speed-director-s0 [RUN ...]
 
 Speed tasks: the mean over target speeds of the mean return, the random policy's, their ratio, and whether the run
-tracks the commanded speed (`study.speed_tracking`: slope of achieved against target speed, mean relative error).
+tracks the commanded speed (`claims.speed_tracking`: slope of achieved against target speed, mean relative error).
 The maze: successes of both policies on the same episodes, and the one-sided sign test on the episodes where they
 differ (`scipy.stats.binomtest`).
 """
@@ -17,7 +17,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from hrl_core.rundir import read_evaluation
-from hrl_core.study import speed_tracking
+from hrl_core.claims import speed_tracking
 
 
 def speed_row(run: str, split: str, learned: dict, random: dict) -> str:

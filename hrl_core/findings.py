@@ -1,5 +1,7 @@
-"""The study's findings: the claim rows (analysis/stats.claim_row) that notebooks 02, 04, 05 and 06 write into their
-metrics.json, gathered into one table and `findings.md` (notebook 07 and `hrl notebooks` write it)."""
+"""The study's findings: the claim rows (analysis/stats.claim_row, built in hrl_core/claims.py) that notebooks 02,
+04, 05 and 06 write into their metrics.json, decided within their families (Holm within the pre-registered primary
+family and within the secondary one) and written as `findings.md` (notebook 07 and `hrl notebooks` write it). The
+notebooks' own verdicts are uncorrected; these are the study's."""
 
 from __future__ import annotations
 
@@ -8,16 +10,16 @@ from pathlib import Path
 
 # Notebook -> what it tests; each writes its claim rows under "claims" (or a single one under "claim").
 SOURCES = {
-    "02_horizon_analysis": "(a) hierarchy shortens the effective horizon",
-    "04_generalization": "(b) hierarchy generalizes to held-out speeds",
-    "05_finetune_ablation": "(c) hierarchy adapts with less fine-tuning",
-    "06_composition": "(b) hierarchy composes skills zero-shot",
+    "02_horizon_analysis": "(a) hierarchy shortens the effective horizon (secondary)",
+    "04_generalization": "(1) training tasks: the speed task; (2a) held-out speeds; retention (secondary)",
+    "05_finetune_ablation": "(1) training tasks: the source maze; (2b) novel maze zero-shot; (3) fine-tuning",
+    "06_composition": "hierarchy composes skills zero-shot (secondary)",
 }
 
 
 def collect(out: str | Path) -> tuple[list[dict], list[str]]:
-    """(claim rows, each with its notebook, in series order, decided together: Holm across all of them; notebooks
-    whose metrics are missing)."""
+    """(claim rows, each with its notebook, in series order, decided within their families: Holm across every row
+    of a family, whichever notebook wrote it; notebooks whose metrics are missing)."""
     from hrl_core.analysis import stats
 
     rows, missing = [], []
@@ -37,15 +39,25 @@ def document(rows: list[dict], missing: list[str], title: str) -> str:
     means, and what was not run."""
     from hrl_core.analysis import stats
 
-    lines = [f"# {title}", "", stats.findings_markdown(rows) if rows else "No claim was evaluated.", "",
-             "Each run is one number (its mean over speeds, mazes and episodes); the per-seed values are listed. "
+    lines = [f"# {title}", ""]
+    if not rows:
+        lines += ["No claim was evaluated.", ""]
+    for family, text in ((stats.PRIMARY, "Primary family: one row per claim of the study, pre-registered "
+                          "(hrl_core/claims.py, PRIMARY_ROWS), Holm across these rows"),
+                         (stats.SECONDARY, "Secondary family: director+wr, the mechanisms and the second measures, "
+                          "Holm across these rows")):
+        members = [r for r in rows if r.get("family", stats.PRIMARY) == family]
+        if members:
+            lines += [f"## {text}", "", stats.findings_markdown(members), ""]
+    lines += ["Each run is one number (its mean over speeds, mazes and episodes); the per-seed values are listed. "
              "p: two-sided exact permutation test of the difference in means across seeds; in brackets, Holm-"
-             "corrected across the rows of this table that were tested. A verdict is "
+             "corrected within the row's family, over the rows of the family that were tested. A verdict is "
              f'"{stats.SUPPORTED}" or "{stats.CONTRADICTED}" only when the corrected p < {stats.ALPHA} and both '
              "agents passed the gate on the skill the claim starts from, checked before the treatment; "
-             f'"{stats.UNTESTABLE}" when no arrangement of so few seeds can reach {stats.ALPHA}; '
-             f'"{stats.NOT_LEARNED}" when an agent failed the gate. The interval is a percentile bootstrap over '
-             "seeds (below 5 seeds a group, about their range). Steps to a threshold are censored for runs that "
+             f'"{stats.UNTESTABLE}" when even complete separation of every row of its family could not pass Holm '
+             f'at {stats.ALPHA}; "{stats.NOT_LEARNED}" when an agent failed the gate. The interval is the exact '
+             "permutation test inverted (every shift it does not reject; unbounded where it cannot reject). "
+             "Steps to a threshold are censored for runs that "
              "never reach it (listed as censored): that row is tested on ranks, censored runs tying above every "
              "run that reached it, and its effect is P(Director better).", ""]
     if rows:

@@ -1,5 +1,6 @@
 """The study's procedures, one per notebook step: train a grid of runs, read their curves, evaluate them across
-target speeds, and fine-tune trained runs on a new task with parts frozen.
+target speeds, and fine-tune trained runs on a new task with parts frozen. The claims' arithmetic on what these
+procedures measure is in hrl_core/claims.py.
 
 Every procedure resumes: a finished run is read back, an unfinished one continues from its last checkpoint.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hrl_core.claims import MIN_RANDOM_SUCCESS, learned_from_rows, steps_to_threshold, tracking_from_rows
 from hrl_core.config import DIRECTORS
 from hrl_core.rundir import require_run, run_path
 
@@ -28,21 +30,24 @@ FINETUNE_VARIANTS = {
     "director: scratch": ("director", (), False),
     "dreamer: scratch": ("dreamer", (), False),
 }
+FINETUNE_EVALUATION = (10, 8)  # a fine-tuning run's evaluation curve: points, episodes per point (spawns vary)
 FINETUNE_LOGS = 100  # logged points of a fine-tuning run (every 10 steps at least): its curve and steps to threshold
-MIN_RANDOM_SUCCESS = 0.05  # the smallest random return a ratio is taken against (a maze's random success can be 0)
 # Options a fine-tuning run inherits from its source run, so that its spaces match (the maze's body and size).
-INHERITED_OPTIONS = ("action_repeat", "size", "body", "maze_size", "conditioning")
+INHERITED_OPTIONS = ("action_repeat", "size", "body", "maze_size", "conditioning", "speed_set")
 
 
 def _run_settings(steps: int, time_limit: float | None, options: dict | None = None, logs: int = 40,
-                  min_log_every: int = 50, prefill: int | None = None):
+                  min_log_every: int = 50, prefill: int | None = None, evaluation: tuple | None = None):
     """(task options, schedule): the options with the episode length, and log and checkpoint intervals that scale
-    with the run (about `logs` logs, 20 checkpoints)."""
+    with the run (about `logs` logs, 20 checkpoints). `evaluation` (points, episodes): an evaluation curve of that
+    many points, each of that many evaluation episodes (per training speed), at equal steps."""
     from hrl_core.train import Schedule
 
     env_options = {**(options or {}), **({} if time_limit is None else {"time_limit": time_limit})}
+    every, episodes = (0, 1) if not evaluation else (max(1, steps // evaluation[0]), evaluation[1])
     return env_options, Schedule(steps, checkpoint_every=max(1000, steps // 20),
-                                 log_every=max(min_log_every, steps // logs), prefill=prefill)
+                                 log_every=max(min_log_every, steps // logs), prefill=prefill,
+                                 evaluate_every=every, evaluate_episodes=episodes)
 
 
 def vectorized(vectorize: bool | None) -> bool:
@@ -165,79 +170,6 @@ def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = Tr
     return rows
 
 
-def normalised_scores(rows: list[dict], baseline: list[dict], agent: str, split: str) -> np.ndarray:
-    """Return / random return on the same episodes, as a (seeds, speeds) matrix for the interval estimators."""
-    random = {(r["seed"], r["split"], r["speed"]): r["mean_return"] for r in baseline}
-    mine = [r for r in rows if r["agent"] == agent and r["split"] == split]
-    seeds, speeds = sorted({r["seed"] for r in mine}), sorted({r["speed"] for r in mine})
-    value = {(r["seed"], r["speed"]): r["mean_return"] / max(random[(r["seed"], split, r["speed"])], MIN_RANDOM_SUCCESS)
-             for r in mine}
-    return np.array([[value[(seed, speed)] for speed in speeds] for seed in seeds])
-
-
-def retention_scores(rows: list[dict], agent: str, inside: bool) -> np.ndarray:
-    """Per seed: the mean return at the held-out speeds inside the training range (`inside`, interpolation) or
-    outside it (extrapolation), divided by the same run's mean return at the training speeds. A ratio within each
-    run, so skill at the training speeds, which comes before the treatment, does not count as generalisation."""
-    mine = [r for r in rows if r["agent"] == agent]
-    train_speeds = [r["speed"] for r in mine if r["split"] == "train"]
-    lo, hi = min(train_speeds), max(train_speeds)
-    out = []
-    for seed in sorted({r["seed"] for r in mine}):
-        train = np.mean([r["mean_return"] for r in mine if r["seed"] == seed and r["split"] == "train"])
-        held = [r["mean_return"] for r in mine if r["seed"] == seed and r["split"] == "ood"
-                and (lo < r["speed"] < hi) == inside]
-        out.append(np.mean(held) / max(train, 1e-6))
-    return np.array(out)
-
-
-def speed_tracking(rows: list[dict], max_error: float = 0.5) -> dict:
-    """Whether one run tracks the commanded speed, from its training-speed evaluation rows (with each episode's mean
-    forward speed): the achieved speed rises with the target (least-squares slope > 0) and the mean relative error
-    |achieved - target| / target is below `max_error` (half the target by default). Runs evaluated before forward
-    speeds were recorded raise: the rule cannot be judged from returns, which a good posture earns without walking.
-    {"slope", "relative_error", "tracks"}."""
-    rows = [r for r in rows if r["speed"] is not None]
-    if len({r["speed"] for r in rows}) < 2:
-        raise ValueError("speed_tracking needs evaluations at two or more target speeds")
-    missing = [r["speed"] for r in rows if "mean_forward_speed" not in r]
-    if missing:
-        raise ValueError(f"evaluations at speeds {missing} have no forward speeds (written before they were "
-                         "recorded); evaluate the run again (hrl eval)")
-    target = np.array([r["speed"] for r in rows])
-    achieved = np.array([r["mean_forward_speed"] for r in rows])
-    slope = float(np.polyfit(target, achieved, 1)[0])
-    error = float(np.mean(np.abs(achieved - target) / target))
-    return {"slope": slope, "relative_error": error, "tracks": slope > 0 and error < max_error}
-
-
-def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000,
-                          hierarchy: str = "director") -> list[dict]:
-    """Claim (b) on a speed task, as retention: each run's return at held-out speeds over its own return at the
-    training speeds, one row for the held-out speeds inside the training range (interpolation) and one for those
-    outside (extrapolation); higher is better. `hierarchy` (director or director+wr) is compared with dreamer. The
-    gate is `check`, judged on the training speeds before the held-out ones (for walker_speed the speed-tracking rule,
-    `tracking_from_rows`), for these two agents (`pair_check`)."""
-    from hrl_core.analysis import stats
-
-    missing = {hierarchy, "dreamer"} - {r["agent"] for r in rows}
-    if missing:
-        raise ValueError(f"agents={sorted({r['agent'] for r in rows})} is not valid for the claim; it compares "
-                         f"{hierarchy} with dreamer (missing: {', '.join(sorted(missing))})")
-    check = pair_check(check, hierarchy)
-    train = [r["speed"] for r in rows if r["split"] == "train"]
-    claims = []
-    for inside, kind in ((True, "interpolation"), (False, "extrapolation")):
-        if not any(r["split"] == "ood" and (min(train) < r["speed"] < max(train)) == inside for r in rows):
-            continue
-        claims.append(stats.claim_row(f"(b) hierarchy generalizes to held-out speeds ({kind})",
-                                      "held-out return / own training-speed return",
-                                      retention_scores(rows, hierarchy, inside),
-                                      retention_scores(rows, "dreamer", inside), True, check["learned"], scale, reps,
-                                      gate=gate_text(check), hierarchy=hierarchy))
-    return claims
-
-
 def run_scale(runs, task, agents, seeds) -> str:
     """What the evidence is: preset, policy steps per run (per agent when they differ) and seeds, read from the
     runs themselves."""
@@ -252,17 +184,6 @@ def run_scale(runs, task, agents, seeds) -> str:
     counts = (f"{next(iter(steps.values()))} steps per run" if len(set(steps.values())) == 1
               else ", ".join(f"{agent} {n}" for agent, n in steps.items()) + " steps")
     return f"{preset} preset, {counts}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
-
-
-def generalization_summary(rows: list[dict]) -> dict:
-    """Per agent: mean return over training speeds, over held-out speeds, and their ratio."""
-    summary = {}
-    for agent in sorted({r["agent"] for r in rows}):
-        means = {split: float(np.mean([r["mean_return"] for r in rows if r["agent"] == agent and r["split"] == split]))
-                 for split in ("train", "ood")}
-        means["ood_over_train"] = means["ood"] / means["train"] if means["train"] else float("nan")
-        summary[agent] = means
-    return summary
 
 
 def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str | None = None) -> Path:
@@ -296,13 +217,15 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
 def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
                   preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
                   out_runs=None, executor: str = "local", address: str | None = None,
-                  max_parallel: int | None = None, vectorize: bool | None = None) -> dict:
+                  max_parallel: int | None = None, vectorize: bool | None = None,
+                  evaluation: tuple | None = FINETUNE_EVALUATION) -> dict:
     """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
     (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
     inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
     `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
     `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py); `vectorize` as in
-    `train_grid`."""
+    `train_grid`. `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to threshold
+    are read (`finetune_results`); None: none."""
     from hrl_core.executor import run_jobs
     from hrl_core.rundir import RunSpec, read_spec
     from hrl_core.validation import check_choice
@@ -329,7 +252,7 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
         apart = lambda seed: json.dumps(source_options[seed], sort_keys=True)  # noqa: E731
         for group in _groups(logdirs, steps, vectorized(vectorize), apart):
             options, schedule = _run_settings(steps, time_limit, {**source_options[group[0]], **(
-                {} if novelty is None else {"novelty": novelty})}, FINETUNE_LOGS, 10, prefill)
+                {} if novelty is None else {"novelty": novelty})}, FINETUNE_LOGS, 10, prefill, evaluation)
             config = {**(update_options(sources[agent, group[0]]) if start else {}),
                       **({"train_parts": parts} if parts else {})}
             specs = {logdirs[seed]: RunSpec.create(target_task, agent, seed, preset, options, config,
@@ -361,17 +284,6 @@ def finetune_prefill(preset: str) -> int:
 
     cfg = make_config(preset)
     return cfg.batch_length * cfg.num_envs
-
-
-def steps_to_threshold(records: list[dict], threshold: float, metric: str = "episode/return", smooth: int = 3):
-    """First logged step at which the running mean of the last `smooth` values of `metric` reaches `threshold`;
-    None when it never does within the run."""
-    points = [(r["step"], r[metric]) for r in records if metric in r]
-    for i in range(len(points)):
-        window = [v for _, v in points[max(0, i - smooth + 1):i + 1]]
-        if np.mean(window) >= threshold:
-            return int(points[i][0])
-    return None
 
 
 def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=None, time_limit: float | None = None,
@@ -410,7 +322,8 @@ def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
 
     spec = read_spec(source)
     ag, state = (None, None) if agent == "random" else load_agent(source)[:2]
-    options = {k: v for k, v in spec.env_options.items() if k in ("action_repeat", "size", "conditioning")}
+    options = {k: v for k, v in spec.env_options.items()
+               if k in ("action_repeat", "size", "conditioning", "speed_set")}
 
     def rollouts(speeds):
         env = make_env(composed_task(spec.task), seed=seed + 20_000, schedule=speeds, time_limit=params["time_limit"],
@@ -456,65 +369,27 @@ def decision_responses(runs, task: str, agents, seeds, perturbations: int, windo
     return measured
 
 
-def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 2000,
-                       hierarchy: str = "director") -> list[dict]:
-    """The composition claim, two rows on the speed tracking error after switches (m/s, lower is better), one value
-    per seed: relative to the same run's error at fixed speeds over the same steps (what switching costs it), and
-    relative to the random policy's on the same episodes; `hierarchy` (director or director+wr) against dreamer. The
-    gate is `check`, the walker runs' skill at the training speeds (`tracking_check`) for these two agents, judged
-    before the composed task: gating on the composed task itself would turn "Director does not compose" into no
-    answer."""
-    from hrl_core.analysis import stats
-
-    random = {r["seed"]: r["summary"]["error"] for r in rows if r["agent"] == "random"}
-
-    def scores(agent, relative_to):
-        mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["seed"])
-        if not mine:
-            raise ValueError(f"no {agent} rows: the composition claims compare {hierarchy} with dreamer")
-        return np.array([r["summary"]["error"] / max(r["summary"]["fixed_error"] if relative_to == "fixed"
-                                                      else random[r["seed"]], 1e-6) for r in mine])
-
-    check = pair_check(check, hierarchy)
-    learned, gate = check["learned"], gate_text(check)
-    return [stats.claim_row("(b) hierarchy composes skills zero-shot", f"error after switches / {relative}",
-                            scores(hierarchy, kind), scores("dreamer", kind), False, learned, scale, reps, gate=gate,
-                            hierarchy=hierarchy)
-            for kind, relative in (("fixed", "own error at fixed speeds"), ("random", "random policy's"))]
-
-
-def final_return_intervals(rows: list[dict], tasks, agents, reps: int = 2000) -> dict:
-    """{task: {agent: {"iqm", "low", "high"}}}: IQM over seeds of the runs' final training returns, 95% CIs
-    (runs without a finished episode are left out; an agent with none gets NaN)."""
-    from hrl_core.analysis import stats
-
-    out = {}
-    for task in tasks:
-        scores = {a: np.array([r["final_return"] for r in rows if r["task"] == task and r["agent"] == a
-                               and np.isfinite(r["final_return"])]) for a in agents}
-        present = {a: s for a, s in scores.items() if len(s)}
-        estimates = stats.interval_estimates(present, reps=reps) if present else {}
-        out[task] = {a: estimates.get(a, {"iqm": float("nan"), "low": float("nan"), "high": float("nan")})
-                     for a in agents}
-    return out
-
-
 def finetune_results(paths: dict, episodes: int, threshold_factor: float, progress: bool = True) -> list[dict]:
     """One row per fine-tuning run of `finetune_grid`'s {(variant, novelty, seed): logdir}: final training return,
     evaluation return and, on the same episodes, the uniform random policy's success (computed once per novelty
     and seed), and the steps it needed to reach the grade's threshold, fixed before any run:
     `threshold_factor` x the random policy's mean success on that grade (floored at MIN_RANDOM_SUCCESS, capped at
     1). A run that never reaches it within its budget is censored: "steps_to_threshold" None and "reached" False.
-    A run that made no update is an error: it would be its source, unchanged, scored as fine-tuned."""
+    A run that made no update is an error: it would be its source, unchanged, scored as fine-tuned.
+
+    Steps are read from the run's evaluation curve ("eval/return", `finetune_grid(evaluation=...)`) against the
+    random policy on exactly the curve's episodes; a run logged without one (written before evaluation curves)
+    falls back to its finished training episodes (its row's "curve" says which)."""
     from tqdm.auto import tqdm
 
     from hrl_core.evaluate import evaluate_run
-    from hrl_core.rundir import read_metrics, read_summary
+    from hrl_core.rundir import read_metrics, read_spec, read_summary
+    from hrl_core.train import evaluation_return
 
     if not threshold_factor > 0:
         raise ValueError(f"threshold_factor={threshold_factor!r} is not valid; it must be a positive multiple of the "
                          "random policy's success")
-    rows, random = [], {}
+    rows, random, curve_random = [], {}, {}
     for (variant, novelty, seed), path in tqdm(paths.items(), desc="fine-tune evaluations", disable=not progress):
         summary = read_summary(path)
         updates = summary["updates"]
@@ -525,89 +400,48 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
             random[novelty, seed] = evaluate_run(path, "train", episodes, policy="random",
                                                  reuse=True)["results"][0]["mean_return"]
         records = read_metrics(path)
+        curve = [r for r in records if "eval/return" in r]
+        if curve and (novelty, seed) not in curve_random:  # every variant of a seed has the same curve episodes
+            spec = read_spec(path)
+            curve_random[novelty, seed] = evaluation_return(None, None, spec.task, curve[0]["eval/episodes"],
+                                                            spec.env_options, spec.seed, policy="random")
         evaluation = evaluate_run(path, "train", episodes, reuse=True)["results"][0]["mean_return"]
         rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records, "updates": updates,
                      "budget": summary["step"], "final_training_return": final_return(records),
-                     "evaluation_return": evaluation,
-                     "random_return": random[novelty, seed]})
+                     "evaluation_return": evaluation, "random_return": random[novelty, seed],
+                     "curve": "eval/return" if curve else "episode/return"})
     for novelty in dict.fromkeys(r["novelty"] for r in rows):
         grade = [r for r in rows if r["novelty"] == novelty]
-        chance = np.mean([random[novelty, seed] for seed in {r["seed"] for r in grade}])
-        threshold = float(min(1.0, threshold_factor * max(chance, MIN_RANDOM_SUCCESS)))
-        for r in grade:
-            reached = steps_to_threshold(r["records"], threshold)
-            r.update({"threshold": threshold, "reached": reached is not None, "steps_to_threshold": reached})
+        for metric, chances in (("eval/return", curve_random), ("episode/return", random)):
+            mine = [r for r in grade if r["curve"] == metric]
+            if not mine:
+                continue
+            chance = np.mean([chances[novelty, seed] for seed in {r["seed"] for r in mine}])
+            threshold = float(min(1.0, threshold_factor * max(chance, MIN_RANDOM_SUCCESS)))
+            for r in mine:  # an evaluation point is already a mean of episodes: no running mean over points
+                reached = steps_to_threshold(r["records"], threshold, metric, 1 if metric == "eval/return" else 3)
+                r.update({"threshold": threshold, "reached": reached is not None, "steps_to_threshold": reached})
     for r in rows:
         del r["records"]
     return rows
 
 
-def finetune_thresholds(rows: list[dict]) -> dict:
-    """{novelty grade: its success threshold} from `finetune_results` rows."""
-    return {str(r["novelty"]): r["threshold"] for r in rows}
+def zero_shot_grid(runs, source_task: str, target_task: str, agents, seeds, episodes: int,
+                   env_options: dict | None = None, policy: str = "eval") -> tuple[list[dict], list[dict]]:
+    """(rows, baseline): each `source_task` run evaluated on `target_task` before any fine-tuning (with these task
+    options, e.g. the novelty grade and episode length), and the uniform random policy on exactly the same
+    episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`."""
+    from hrl_core.evaluate import evaluate_run
 
+    def evaluate(agent, seed, how):
+        result = evaluate_run(require_run(runs, source_task, agent, seed), "train", episodes, task=target_task,
+                              env_options=env_options, policy=how, write=False)
+        return [{"agent": agent, "seed": seed, "split": "train", "speed": r["speed"], "mean_return": r["mean_return"],
+                 "returns": r["returns"]} for r in result["results"]]
 
-def steps_summary(rows: list[dict]) -> list[dict]:
-    """Per variant and grade: runs, runs that reached the threshold, and the median steps to it over all runs
-    (censored runs count as above every budget, so the median is None once half the runs are censored)."""
-    out = []
-    for key in dict.fromkeys((r["novelty"], r["variant"]) for r in rows):
-        mine = [r for r in rows if (r["novelty"], r["variant"]) == key]
-        steps = np.array([np.inf if r["steps_to_threshold"] is None else r["steps_to_threshold"] for r in mine])
-        median = float(np.median(steps))
-        out.append({"novelty": key[0], "variant": key[1], "runs": len(mine), "reached": int(np.isfinite(steps).sum()),
-                    "median_steps": median if np.isfinite(median) else None,
-                    "budget": max(r["budget"] for r in mine)})
-    return out
-
-
-def variant_intervals(rows: list[dict], measure: str, reps: int = 2000) -> dict:
-    """{novelty: {variant: {"iqm", "low", "high"}}}: IQM over seeds of `measure` per variant and grade."""
-    from hrl_core.analysis import stats
-
-    out = {}
-    for novelty in dict.fromkeys(r["novelty"] for r in rows):
-        grade = [r for r in rows if r["novelty"] == novelty]
-        scores = {v: np.array([r[measure] for r in grade if r["variant"] == v])
-                  for v in dict.fromkeys(r["variant"] for r in grade)}
-        out[str(novelty)] = stats.interval_estimates(scores, reps=reps)
-    return out
-
-
-def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: str, check: dict, scale: str,
-                    reps: int = 2000) -> list[dict]:
-    """Claim (c), two rows comparing a pre-chosen Director variant with a DreamerV3 one, one value per seed:
-    steps to the threshold (lower is better; its median over novelty grades, censored when it never reached it on
-    most grades, so the test is on ranks: `stats.claim_row(censored=True)`) and the evaluation return after
-    fine-tuning (higher is better; its mean over grades). The gate is `check`, the source runs' skill on the source
-    maze (`learned_check` on it), judged before fine-tuning: gating on the fine-tuned return would turn "Director
-    fails to adapt" into no answer."""
-    from hrl_core.analysis import stats
-
-    novelties = list(dict.fromkeys(r["novelty"] for r in rows))
-    seeds = sorted({r["seed"] for r in rows})
-
-    def matrix(variant, measure):
-        table = {(r["seed"], r["novelty"]): r[measure] for r in rows if r["variant"] == variant}
-        missing = [(s, n) for s in seeds for n in novelties if (s, n) not in table]
-        if missing:
-            raise ValueError(f"variant {variant!r} has no fine-tuning run for (seed, novelty) {missing}")
-        return np.array([[np.inf if table[s, n] is None else table[s, n] for n in novelties] for s in seeds],
-                        dtype=np.float64)
-
-    def steps(variant):
-        return np.median(matrix(variant, "steps_to_threshold"), axis=1)
-
-    hierarchy = FINETUNE_VARIANTS[director_variant][0]
-    check = pair_check(check, hierarchy)
-    learned, gate = check["learned"], gate_text(check)
-    label = f"{director_variant} vs {dreamer_variant}"
-    return [stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"steps to threshold ({label})",
-                            steps(director_variant), steps(dreamer_variant), False, learned, scale, reps, gate=gate,
-                            censored=True, hierarchy=hierarchy),
-            stats.claim_row("(c) hierarchy adapts with less fine-tuning", f"return after fine-tuning ({label})",
-                            matrix(director_variant, "evaluation_return"), matrix(dreamer_variant, "evaluation_return"),
-                            True, learned, scale, reps, gate=gate, hierarchy=hierarchy)]
+    rows = [row for agent in agents for seed in seeds for row in evaluate(agent, seed, policy)]
+    baseline = [row for seed in seeds for row in evaluate(agents[0], seed, "random")]
+    return rows, baseline
 
 
 def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: float, policy: str = "eval",
@@ -619,93 +453,9 @@ def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: floa
     return learned_from_rows(rows, baseline, agents, learned_factor, where)
 
 
-def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_factor: float,
-                      where: str = "at the training speeds", reps: int = 2000) -> dict:
-    """Every agent learned: its per-seed return / random return (each run's mean over the training speeds or
-    mazes) passes `learned_factor` with its interval over seeds, not only with its mean.
-    {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failed": {agent: how it failed, in words}}."""
-    from hrl_core.analysis import stats
-
-    agents_out, failed = {}, {}
-    for agent in agents:
-        per_seed = stats.per_seed(normalised_scores(rows, baseline, agent, "train"))
-        iv = {**stats.mean_interval(per_seed, reps), "per_seed": per_seed.tolist()}
-        agents_out[agent] = iv
-        if iv["low"] < learned_factor:
-            failed[agent] = (f"{agent} reached {iv['point']:.2g}x random {where} [{iv['low']:.2g}, {iv['high']:.2g}], "
-                             f"below {learned_factor:g}x")
-    return {"learned": not failed, "rule": f"return >= {learned_factor:g}x random {where}, interval over seeds",
-            "agents": agents_out, "failed": failed}
-
-
 def tracking_check(runs, task, agents, seeds, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
     """The gate of the speed claims (a), (b) and composition: `tracking_from_rows` on training-speed evaluations."""
     return tracking_from_rows(evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",)),
                               agents, max_error)
 
 
-def tracking_from_rows(rows: list[dict], agents, max_error: float = 0.5, reps: int = 2000) -> dict:
-    """Every agent tracks the commanded speed at the training speeds, the skill the speed claims are about (a good
-    posture earns a walker 3x the random return without walking): each run's `speed_tracking` slope and relative
-    error, and the agent passes when the interval over seeds of its slope lies above 0 and that of its error below
-    `max_error`. Same result shape as `learned_from_rows`."""
-    from hrl_core.analysis import stats
-
-    agents_out, failed = {}, {}
-    for agent in agents:
-        mine = [r for r in rows if r["agent"] == agent and r["split"] == "train"]
-        runs = [speed_tracking([r for r in mine if r["seed"] == seed], max_error)
-                for seed in sorted({r["seed"] for r in mine})]
-        slope = stats.mean_interval([r["slope"] for r in runs], reps)
-        error = stats.mean_interval([r["relative_error"] for r in runs], reps)
-        agents_out[agent] = {"slope": slope, "relative_error": error, "per_seed": runs}
-        if not (slope["low"] > 0 and error["high"] < max_error):
-            failed[agent] = (f"{agent} did not track the target speed: error {error['point']:.2g} of it "
-                             f"[{error['low']:.2g}, {error['high']:.2g}], slope {slope['point']:.2g} "
-                             f"[{slope['low']:.2g}, {slope['high']:.2g}]")
-    return {"learned": not failed, "rule": f"tracks the target speed: slope > 0, relative error < {max_error:g}, "
-            "interval over seeds", "agents": agents_out, "failed": failed}
-
-
-def hierarchies(agents) -> list[str]:
-    """The hierarchical agents among `agents`: each is compared with DreamerV3 in rows of its own."""
-    return [a for a in agents if a in DIRECTORS]
-
-
-def pair_check(check: dict, hierarchy: str) -> dict:
-    """The gate of one comparison, `hierarchy` against DreamerV3, from a check over more agents: a row about Director
-    is not gated on `director+wr`'s skill, nor the other way round."""
-    pair = (hierarchy, "dreamer")
-    missing = [a for a in pair if a not in check["agents"]]
-    if missing:
-        raise ValueError(f"hierarchy={hierarchy!r} is not valid for this gate; it checked "
-                         f"{', '.join(check['agents'])} (missing: {', '.join(missing)})")
-    failed = {a: text for a, text in check["failed"].items() if a in pair}
-    return {**check, "agents": {a: v for a, v in check["agents"].items() if a in pair}, "failed": failed,
-            "learned": not failed}
-
-
-def gate_text(check: dict) -> str:
-    """Who failed the gate of a `learned_from_rows` / `tracking_from_rows` result, in words ("" if none)."""
-    return " and ".join(check["failed"].values())
-
-
-def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hierarchy: str = "director") -> dict:
-    """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of an equal K-step
-    perturbation (a random goal code held K steps against K random actions), in environment steps, lower for the
-    hierarchy (`hierarchy`, against dreamer). A run with no response, or one whose response had not decayed within
-    the window, is censored at the window: the window was too short to see its reach, which is at least that. The
-    gate is `check` (`tracking_check`) for these two agents."""
-    from hrl_core.analysis import stats
-
-    def reach(result):
-        window = len(result["lags"])
-        value = result["l90_steps"]
-        return window if value is None or not result.get("decayed", True) else value
-
-    scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in (hierarchy, "dreamer")}
-    check = pair_check(check, hierarchy)
-    return stats.claim_row("(a) hierarchy shortens the effective horizon",
-                           "L90 of a K-step perturbation (environment steps)",
-                           scores[hierarchy], scores["dreamer"], False, check["learned"], scale, reps,
-                           gate=gate_text(check), hierarchy=hierarchy)

@@ -241,9 +241,10 @@ class Logger:
                       "fps": (step - self.last) / (now - self.t_last), "replay_steps": len(run.replay),
                       **run.episode_stats(), **{k: float(v[i]) for k, v in metrics.items()}}
             if every and step // every != self.last // every:
-                record["eval/return"] = _evaluation_return(self.agent, unstack(state, i), self.group.task,
-                                                     self.schedule.evaluate_episodes, self.group.env_options,
-                                                     run.spec.seed)
+                record["eval/return"] = evaluation_return(self.agent, unstack(state, i), self.group.task,
+                                                          self.schedule.evaluate_episodes, self.group.env_options,
+                                                          run.spec.seed)
+                record["eval/episodes"] = self.schedule.evaluate_episodes
             log.write(record)
             shown = shown or record
         self.last, self.t_last = step, now
@@ -254,10 +255,15 @@ class Logger:
             log.close()
 
 
-def _evaluation_return(ag, state, task: str, episodes: int, env_options: dict, seed: int) -> float:
+EVALUATION_SEED_OFFSET = 10_000  # the evaluation curve's episodes: run seed + this (final evaluations: + 20000)
+
+
+def evaluation_return(ag, state, task: str, episodes: int, env_options: dict, seed: int, policy: str = "eval") -> float:
+    """The evaluation curve's point: the mean return over `episodes` evaluation episodes (per training speed) of run
+    seed `seed`; policy="random" (ag and state None) gives the random policy on exactly those episodes."""
     from hrl_core.envs import is_speed_task
     from hrl_core.evaluate import evaluate
 
     results = evaluate(ag, state, task, "train" if is_speed_task(task) else None, episodes,
-                       env_options=env_options, seed=seed + 10_000)
+                       env_options=env_options, seed=seed + EVALUATION_SEED_OFFSET, policy=policy)
     return float(np.mean([r["mean_return"] for r in results]))

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from hrl_core import rundir, series, study
+from hrl_core import claims, rundir, series, study
 from hrl_core.agents import make_agent
 from hrl_core.analysis.goals import goal_columns, split_episodes
 from hrl_core.analysis.horizon import decision_response, discount_horizon, horizon_table, l90
@@ -131,11 +131,11 @@ def test_resample_carries_values_forward():
 
 def test_steps_to_threshold_and_summary():
     records = [{"step": s, "episode/return": r} for s, r in ((10, 0.0), (20, 3.0), (30, 6.0), (40, 9.0))]
-    assert study.steps_to_threshold(records, 3.0, smooth=2) == 30
-    assert study.steps_to_threshold(records, 3.0, smooth=1) == 20
-    assert study.steps_to_threshold(records, 100.0) is None
+    assert claims.steps_to_threshold(records, 3.0, smooth=2) == 30
+    assert claims.steps_to_threshold(records, 3.0, smooth=1) == 20
+    assert claims.steps_to_threshold(records, 100.0) is None
     rows = [{"agent": "a", "split": "train", "mean_return": 4.0}, {"agent": "a", "split": "ood", "mean_return": 2.0}]
-    assert study.generalization_summary(rows)["a"] == {"train": 4.0, "ood": 2.0, "ood_over_train": 0.5}
+    assert claims.generalization_summary(rows)["a"] == {"train": 4.0, "ood": 2.0, "ood_over_train": 0.5}
 
 
 def test_series_names_runs_and_errors(tmp_path):
@@ -192,7 +192,7 @@ def test_generalization_claims_measure_retention_and_need_learning():
     speeds inside the training range) and extrapolation (outside) as separate rows. Director keeps 0.9 and 0.6 of its
     training return, DreamerV3 0.5 and 0.3, over 4 seeds (smallest p 0.029): both rows supported once both agents
     pass the gate checked at the training speeds; when it fails, "not learned" naming who fell short."""
-    from hrl_core.study import generalization_claims, retention_scores
+    from hrl_core.claims import generalization_claims, retention_scores
 
     def rows_for(train_multiple):
         rows = []
@@ -233,12 +233,12 @@ def test_speed_tracking_gate_by_hand():
     def rows(achieved):
         return [{"speed": float(v), "mean_forward_speed": a, "mean_return": 50.0} for v, a in zip((1, 2, 3), achieved)]
 
-    out = study.speed_tracking(rows((0.8, 1.7, 2.5)))
+    out = claims.speed_tracking(rows((0.8, 1.7, 2.5)))
     assert out["slope"] == pytest.approx(0.85) and out["relative_error"] == pytest.approx((0.2 + 0.15 + 0.5 / 3) / 3)
     assert out["tracks"]
-    assert not study.speed_tracking(rows((0.1, 0.1, 0.1)))["tracks"]
+    assert not claims.speed_tracking(rows((0.1, 0.1, 0.1)))["tracks"]
     with pytest.raises(ValueError, match="no forward speeds"):
-        study.speed_tracking([{"speed": 1.0, "mean_return": 1.0}, {"speed": 2.0, "mean_return": 1.0}])
+        claims.speed_tracking([{"speed": 1.0, "mean_return": 1.0}, {"speed": 2.0, "mean_return": 1.0}])
 
 
 def test_evaluations_record_forward_speeds():
@@ -275,7 +275,7 @@ def test_finetune_threshold_is_fixed_by_the_random_policy_and_censors(tmp_path, 
     assert [r["threshold"] for r in rows] == pytest.approx([0.3, 0.3])
     assert rows[0]["reached"] and rows[0]["steps_to_threshold"] == 30
     assert not rows[1]["reached"] and rows[1]["steps_to_threshold"] is None
-    assert study.steps_summary(rows) == [{"novelty": "both", "variant": "dreamer: all", "runs": 2, "reached": 1,
+    assert claims.steps_summary(rows) == [{"novelty": "both", "variant": "dreamer: all", "runs": 2, "reached": 1,
                                           "median_steps": None, "budget": 40}]
     with pytest.raises(ValueError, match="threshold_factor=0"):
         study.finetune_results(paths, 4, 0, progress=False)

@@ -1,4 +1,4 @@
-"""Claim rows built from notebook results (hrl_core/study.py) and the findings table (hrl_core/findings.py), on
+"""Claim rows built from notebook results (hrl_core/claims.py) and the findings table (hrl_core/findings.py), on
 synthetic results with a known answer; no training."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from hrl_core import findings, study
+from hrl_core import claims, findings
 from hrl_core.analysis import stats
 
 REPS = 300
@@ -34,7 +34,7 @@ def test_composition_claims_relative_to_fixed_speeds_and_to_random():
     """5 seeds past the gate. Director's error after switches 0.6 m/s against 0.5 at fixed speeds (1.2x), DreamerV3's
     1.5 against 0.5 (3x): switching costs Director less, supported. Against random's 3 m/s both errors are lower
     for Director too (0.2 vs 0.5 of random's), supported."""
-    fixed, random = study.composition_claims(_composed_rows(0.6, 1.5, 0.5, 0.5), _check(), "test", reps=REPS)
+    fixed, random = claims.composition_claims(_composed_rows(0.6, 1.5, 0.5, 0.5), _check(), "test", reps=REPS)
     assert "fixed speeds" in fixed["measure"] and "random" in random["measure"]
     assert fixed["director"][0] == pytest.approx(1.2) and fixed["dreamer"][0] == pytest.approx(3.0)
     assert random["director"][0] == pytest.approx(0.2) and random["dreamer"][0] == pytest.approx(0.5)
@@ -46,7 +46,7 @@ def test_composition_claims_relative_error_separates_switching_from_tracking():
     """DreamerV3 tracks worse everywhere (error 1.5 after switches, 1.5 at fixed speeds) than Director (0.6, 0.3):
     against random Director is better, but switching costs Director 2x its fixed-speed error and DreamerV3 1x, so
     the fixed-speed row is contradicted: the two rows ask different questions."""
-    fixed, random = study.composition_claims(_composed_rows(0.6, 1.5, 0.3, 1.5), _check(), "test", reps=REPS)
+    fixed, random = claims.composition_claims(_composed_rows(0.6, 1.5, 0.3, 1.5), _check(), "test", reps=REPS)
     assert random["verdict"] == stats.SUPPORTED and fixed["verdict"] == stats.CONTRADICTED
 
 
@@ -54,7 +54,7 @@ def test_composition_claims_gate_on_the_training_speeds_not_the_outcome():
     """The gate is the walker runs' skill at the training speeds, judged before the composed task: a failed gate
     makes both rows "not learned", naming who failed, whatever the composed task shows."""
     failure = "dreamer did not track the target speed: error 0.9 of it [0.84, 0.95], slope 0.0057 [0.0011, 0.01]"
-    fixed, random = study.composition_claims(_composed_rows(0.6, 1.5, 0.5, 0.5), _check(failure), "test", reps=REPS)
+    fixed, random = claims.composition_claims(_composed_rows(0.6, 1.5, 0.5, 0.5), _check(failure), "test", reps=REPS)
     assert not fixed["learned"] and random["verdict"] == fixed["verdict"] == f"not learned ({failure})"
 
 
@@ -67,8 +67,8 @@ def test_each_hierarchy_is_compared_with_dreamer_in_rows_of_its_own():
              for r in rows if r["agent"] == "director"]
     failure = "director+wr did not track the target speed: error 0.9 of it [0.84, 0.95], slope 0 [0, 0]"
     check = _check(failure)
-    director = study.composition_claims(rows, check, "test", reps=REPS)
-    plus = study.composition_claims(rows, check, "test", reps=REPS, hierarchy="director+wr")
+    director = claims.composition_claims(rows, check, "test", reps=REPS)
+    plus = claims.composition_claims(rows, check, "test", reps=REPS, hierarchy="director+wr")
     assert [r["hierarchy"] for r in director + plus] == ["director"] * 2 + ["director+wr"] * 2
     assert all(r["verdict"] == stats.SUPPORTED for r in director)
     assert all(r["verdict"] == f"not learned ({failure})" for r in plus)
@@ -80,9 +80,9 @@ def test_each_hierarchy_is_compared_with_dreamer_in_rows_of_its_own():
     assert len(figures.claim_intervals_figure(director + plus).data[0].y) == 4  # a row each, none merged
     drawn = {x for trace in figures.claim_seeds_figure(director + plus).data for x in trace.x}
     assert drawn == {"Director", "Director+wr", "DreamerV3"}
-    assert study.hierarchies(["dreamer", "director", "director+wr"]) == ["director", "director+wr"]
+    assert claims.hierarchies(["dreamer", "director", "director+wr"]) == ["director", "director+wr"]
     with pytest.raises(ValueError, match="hierarchy='director\\+wr' is not valid for this gate; .*missing: director"):
-        study.pair_check({**check, "agents": {"dreamer": {}}}, "director+wr")
+        claims.pair_check({**check, "agents": {"dreamer": {}}}, "director+wr")
 
 
 def test_tracking_gate_needs_the_speed_to_rise_with_the_target_for_every_agent():
@@ -95,15 +95,15 @@ def test_tracking_gate_needs_the_speed_to_rise_with_the_target_for_every_agent()
                  "mean_forward_speed": achieved(v)} for v in (1.0, 3.0, 5.0)]
     data = [r for s in range(3) for r in rows("director", s, lambda v: 0.9 * v)]
     data += rows("dreamer", 0, lambda v: 0.2) + [r for s in (1, 2) for r in rows("dreamer", s, lambda v: 0.9 * v)]
-    check = study.tracking_from_rows(data, ["director", "dreamer"], reps=REPS)
+    check = claims.tracking_from_rows(data, ["director", "dreamer"], reps=REPS)
     assert not check["learned"] and list(check["failed"]) == ["dreamer"]
     assert check["failed"]["dreamer"].startswith("dreamer did not track the target speed: error 0.")
     director = check["agents"]["director"]
     assert director["relative_error"]["point"] == pytest.approx(0.1) and director["slope"]["low"] > 0
-    assert study.tracking_from_rows([r for r in data if r["agent"] == "director"], ["director"], reps=REPS)["learned"]
+    assert claims.tracking_from_rows([r for r in data if r["agent"] == "director"], ["director"], reps=REPS)["learned"]
     old = [{k: v for k, v in r.items() if k != "mean_forward_speed"} for r in data]
     with pytest.raises(ValueError, match="no forward speeds"):
-        study.tracking_from_rows(old, ["director"], reps=REPS)
+        claims.tracking_from_rows(old, ["director"], reps=REPS)
 
 
 def test_return_gate_passes_on_the_interval_not_the_mean():
@@ -112,12 +112,12 @@ def test_return_gate_passes_on_the_interval_not_the_mean():
     rows = [{"agent": "director", "seed": s, "split": "train", "speed": None, "mean_return": m}
             for s, m in enumerate((0.4, 0.4, 0.1))]
     baseline = [{"seed": s, "split": "train", "speed": None, "mean_return": 0.1} for s in range(3)]
-    check = study.learned_from_rows(rows, baseline, ["director"], 2.0, "on the source maze", reps=REPS)
+    check = claims.learned_from_rows(rows, baseline, ["director"], 2.0, "on the source maze", reps=REPS)
     assert check["agents"]["director"]["per_seed"] == pytest.approx([4.0, 4.0, 1.0])
     assert not check["learned"] and list(check["failed"]) == ["director"]
     assert check["failed"]["director"].startswith("director reached 3x random on the source maze [1")
     rows[2]["mean_return"] = 0.3
-    assert study.learned_from_rows(rows, baseline, ["director"], 2.0, reps=REPS)["learned"]
+    assert claims.learned_from_rows(rows, baseline, ["director"], 2.0, reps=REPS)["learned"]
 
 
 def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
@@ -127,20 +127,20 @@ def test_finetune_claims_pool_grades_and_compare_the_chosen_variants():
     rows = []
     for s in range(5):
         for g in ("colours", "both"):
-            base = {"seed": s, "novelty": g, "random_return": 0.1, "reached": True}
+            base = {"seed": s, "novelty": g, "random_return": 0.1, "reached": True, "budget": 500}
             rows.append({**base, "variant": "director: WM+M (worker frozen)", "steps_to_threshold": 100 + s,
                          "evaluation_return": 0.9 + 0.01 * s})
             rows.append({**base, "variant": "dreamer: all", "steps_to_threshold": 300 + s,
                          "evaluation_return": 0.8 + 0.01 * s})
     source = _check()
-    steps, ret = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", source, "t", reps=REPS)
+    steps, ret = claims.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", source, "t", reps=REPS)
     assert steps["verdict"] == stats.SUPPORTED and steps["difference"]["point"] == 1.0 and steps["censored"]
     assert steps["director"] == [100.0, 101.0, 102.0, 103.0, 104.0]  # one value per seed, the median over grades
     assert ret["verdict"] == stats.SUPPORTED
     with pytest.raises(ValueError, match="no fine-tuning run"):
-        study.finetune_claims(rows, "director: all", "dreamer: all", source, "t", reps=REPS)
+        claims.finetune_claims(rows, "director: all", "dreamer: all", source, "t", reps=REPS)
     failed = _check("director reached 0.27x random on the source maze [0.2, 0.33], below 2x")
-    gated = study.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", failed, "t", reps=REPS)
+    gated = claims.finetune_claims(rows, "director: WM+M (worker frozen)", "dreamer: all", failed, "t", reps=REPS)
     assert gated[0]["verdict"] == "not learned (director reached 0.27x random on the source maze [0.2, 0.33], below 2x)"
 
 
@@ -151,10 +151,10 @@ def test_finetune_claims_censor_runs_that_never_reach_the_threshold():
     listed as None, shown as "censored" in the table."""
     rows = []
     for s in range(5):
-        base = {"seed": s, "novelty": "both", "evaluation_return": 0.5}
+        base = {"seed": s, "novelty": "both", "evaluation_return": 0.5, "budget": 500}
         rows.append({**base, "variant": "director: all", "steps_to_threshold": 400 + s, "reached": True})
         rows.append({**base, "variant": "dreamer: all", "steps_to_threshold": None, "reached": False})
-    steps = study.finetune_claims(rows, "director: all", "dreamer: all", _check(), "t", reps=REPS)[0]
+    steps = claims.finetune_claims(rows, "director: all", "dreamer: all", _check(), "t", reps=REPS)[0]
     assert steps["dreamer"] == [None] * 5 and steps["p"] == pytest.approx(2 / 252)
     assert steps["verdict"] == stats.SUPPORTED and steps["difference"]["label"].startswith("P(Director better)")
     assert "censored, censored" in stats.findings_markdown([steps])
@@ -168,7 +168,7 @@ def test_horizon_claim_in_steps_censors_at_the_window():
         return {"l90_steps": l90, "l90_decisions": None, "period": 4, "lags": list(range(24)), "decayed": decayed}
     measured = {"director": [result(None), result(8.0), result(5.0, decayed=False)],
                 "dreamer": [result(10.0), result(12.0), result(11.0)]}
-    claim = study.horizon_claim(measured, _check(), "t", reps=REPS)
+    claim = claims.horizon_claim(measured, _check(), "t", reps=REPS)
     assert claim["director"] == [24.0, 8.0, 24.0] and not claim["higher_is_better"]
     assert "environment steps" in claim["measure"]
     assert claim["verdict"].startswith(stats.UNTESTABLE)  # 3 vs 3 seeds can never reach p < 0.05
@@ -177,7 +177,7 @@ def test_horizon_claim_in_steps_censors_at_the_window():
 def test_final_return_intervals_skip_runs_without_episodes():
     rows = [{"task": "t", "agent": "dreamer", "final_return": v} for v in (1.0, 2.0, float("nan"))] + \
            [{"task": "t", "agent": "director", "final_return": float("nan")}]
-    out = study.final_return_intervals(rows, ["t"], ["dreamer", "director"], reps=REPS)
+    out = claims.final_return_intervals(rows, ["t"], ["dreamer", "director"], reps=REPS)
     assert out["t"]["dreamer"]["iqm"] == pytest.approx(1.5) and np.isnan(out["t"]["director"]["iqm"])
 
 
@@ -200,4 +200,4 @@ def test_one_run_per_agent_is_untestable():
     claim = stats.claim_row("(b) x", "m", np.array([10.0]), np.array([1.0]), True, True, "1 seed", reps=REPS)
     assert claim["runs"] == {"director": 1, "dreamer": 1} and claim["verdict"].startswith(stats.UNTESTABLE)
     assert claim["difference"]["point"] == pytest.approx(9.0)
-    assert "9 [9, 9] (range of 1 seed)" in stats.findings_markdown([claim])
+    assert "9 [-inf, inf] (95% permutation interval over seeds (unbounded at this n))" in stats.findings_markdown([claim])

@@ -6,13 +6,15 @@ mean over speeds, mazes and episodes, `per_seed`) before anything is compared, s
 whole row of speeds.
 
     test        a two-sided exact permutation test of the difference in means of the per-seed values
-                (`permutation_p`; exact up to 8 vs 8 runs), Holm-corrected across the rows tested together
-                (`decide`, every claim row of findings.md).
+                (`permutation_p`; exact up to 8 vs 8 runs), Holm-corrected within the row's family (`decide`:
+                "primary" or "secondary", hrl_core/claims.py), never across families.
     verdict     "supported" / "contradicted" when the corrected p < 0.05 and both agents passed the gate applied
-                before the treatment; "untestable with n = N ..." when so few seeds can never reach 0.05 (3 vs 3:
-                smallest p 0.1; 5 vs 5: 0.008); "not learned (...)" when an agent failed the gate.
-    effect      the difference of means with a percentile bootstrap over seeds (`seed_interval`), labelled
-                "range of N seeds" below 5 runs a group, where it is little more than that.
+                before the treatment; "untestable with n = N" when even complete separation on every row of its
+                family could not pass Holm (5 vs 5: smallest p 2/252, so at most 6 rows a family); "not learned
+                (...)" when an agent failed the gate.
+    effect      the difference of means with the exact permutation-inverted interval for a shift (`shift_interval`:
+                every shift the permutation test does not reject); its coverage is the test's, 95.2% at 5 vs 5 and
+                unbounded when the test cannot reject at all (n = 2 vs 2).
     censored    a measure some runs never reach within their budget (steps to a threshold): those runs are
                 censored, known only to lie above the budget, and neither scored as the budget nor dropped. The test
                 is then the same exact permutation test on the pooled ranks (censored runs tie above every reached
@@ -36,13 +38,13 @@ seeded here and restored after).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import numpy as np
 import scipy.stats
 from rliable import library as rly
 from rliable import metrics
-from statsmodels.stats.multitest import multipletests
 
 ALPHA = 0.05
 SUPPORTED = "supported"
@@ -50,6 +52,7 @@ CONTRADICTED = "contradicted"
 NOT_SIGNIFICANT = "no significant difference"
 UNTESTABLE = "untestable"
 NOT_LEARNED = "not learned"
+PRIMARY, SECONDARY = "primary", "secondary"  # the families Holm corrects within (hrl_core/claims.py)
 
 
 @contextlib.contextmanager
@@ -172,23 +175,20 @@ def smallest_p(n_x: int, n_y: int) -> float:
 
 
 def permutation_p(x, y, resamples: int = 20_000, seed: int = 0) -> float:
-    """Two-sided permutation test of the difference in means between two groups of per-seed values
-    (`scipy.stats.permutation_test`): exact whenever the group labels have at most `resamples` arrangements (up to
-    8 vs 8), else a Monte Carlo p from `resamples` random ones drawn under `seed`."""
+    """Two-sided permutation test of the difference in means between two groups of per-seed values: exact (every
+    arrangement of the group labels) whenever there are at most `resamples` arrangements (up to 8 vs 8), else a
+    Monte Carlo p from `resamples` random ones drawn under `seed`, the observed one counted among them. p is twice
+    the smaller tail, at most 1 (as scipy.stats.permutation_test's two-sided p)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) < 1 or len(y) < 1:
         raise ValueError(f"permutation_p needs at least one run per group, got {len(x)} and {len(y)}")
-    if min(len(x), len(y)) == 1:  # scipy needs two runs a group; one run: enumerate which run is the lone one
-        lone, rest = (x, y) if len(x) == 1 else (y, x)
-        pooled = np.concatenate([lone, rest])
-        stats_ = np.array([pooled[i] - np.delete(pooled, i).mean() for i in range(len(pooled))])
-        tol = 1e-12 * max(1.0, np.abs(stats_).max())
-        p_high, p_low = np.mean(stats_ >= stats_[0] - tol), np.mean(stats_ <= stats_[0] + tol)
-        return float(min(1.0, 2 * min(p_high, p_low)))
-    diff = lambda a, b, axis: np.mean(a, axis=axis) - np.mean(b, axis=axis)  # noqa: E731
-    result = scipy.stats.permutation_test((x, y), diff, permutation_type="independent", vectorized=True,
-                                          n_resamples=resamples, alternative="two-sided", random_state=seed)
-    return float(min(1.0, result.pvalue))
+    return _tails(_weights(len(x), len(y), resamples, seed) @ np.concatenate([x, y]), x.mean() - y.mean())
+
+
+def _tails(stats_: np.ndarray, observed: float) -> float:
+    """Two-sided p of `observed` among arrangement statistics `stats_` (ties within float rounding count)."""
+    tol = 1e-9 * max(1.0, float(np.abs(stats_).max()))
+    return float(min(1.0, 2 * min(np.mean(stats_ >= observed - tol), np.mean(stats_ <= observed + tol))))
 
 
 def _bootstrap_interval(point: float, boot: np.ndarray, runs: int, level: float, prefix: str = "") -> dict:
@@ -198,6 +198,58 @@ def _bootstrap_interval(point: float, boot: np.ndarray, runs: int, level: float,
     low, high = np.percentile(boot, [tail, 100 - tail])
     span = f"{level:.0%} bootstrap over seeds" if runs >= 5 else f"range of {runs} seed{'s' if runs != 1 else ''}"
     return {"point": float(point), "low": float(low), "high": float(high), "label": prefix + span}
+
+
+@functools.lru_cache(maxsize=64)
+def _weights(n_x: int, n_y: int, resamples: int = 20_000, seed: int = 0) -> np.ndarray:
+    """(arrangements, n_x + n_y) weights whose product with the pooled values (x then y) is each arrangement's
+    difference in means: every one of the C(n_x + n_y, n_x) arrangements when there are at most `resamples` (up to
+    8 vs 8), else the observed one plus `resamples` random ones drawn under `seed`. Cached: a simulation of many
+    studies reuses them."""
+    import itertools
+
+    n = n_x + n_y
+    if math.comb(n, n_x) <= resamples:
+        masks = np.zeros((math.comb(n, n_x), n), bool)
+        for i, chosen in enumerate(itertools.combinations(range(n), n_x)):
+            masks[i, list(chosen)] = True
+    else:
+        order = np.argsort(np.random.default_rng(seed).random((resamples, n)), axis=1)[:, :n_x]
+        masks = np.zeros((resamples + 1, n), bool)
+        masks[0, :n_x] = True
+        np.put_along_axis(masks[1:], order, True, axis=1)
+    weights = masks / n_x - ~masks / n_y
+    weights.setflags(write=False)
+    return weights
+
+
+def shift_interval(x, y, level: float = 0.95, seed: int = 0) -> dict:
+    """mean(x) - mean(y) with the interval of every shift d for which the two-sided permutation test of x - d
+    against y does not reject at 1 - level (the test inverted: its coverage under a shift is the test's, at least
+    `level` and 95.2% at 5 vs 5). {"point", "low", "high", "label"}; low and high are None (unbounded) when so few
+    runs can never reject (2 vs 2 at 95%)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    point = float(x.mean() - y.mean())
+    label = f"{level:.0%} permutation interval over seeds"
+    if smallest_p(len(x), len(y)) >= 1 - level:
+        return {"point": point, "low": None, "high": None, "label": label + " (unbounded at this n)"}
+    weights = _weights(len(x), len(y), seed=seed)
+
+    def p_value(d):  # the permutation test of x - d against y
+        return _tails(weights @ np.concatenate([x - d, y]), point - d)
+
+    spread = max(np.ptp(np.concatenate([x, y])), 1e-12)
+
+    def edge(sign):  # bisection between an accepted shift (the point) and a rejected one
+        inside, outside = point, point + sign * spread
+        while p_value(outside) >= 1 - level:
+            inside, outside = outside, outside + sign * spread
+        for _ in range(60):
+            mid = (inside + outside) / 2
+            inside, outside = (mid, outside) if p_value(mid) >= 1 - level else (inside, mid)
+        return float(inside)
+
+    return {"point": point, "low": edge(-1.0), "high": edge(1.0), "label": label}
 
 
 def _ranks(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +298,7 @@ def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) ->
 
 def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
               scale: str, reps: int = 2000, seed: int = 0, gate: str = "", censored: bool = False,
-              hierarchy: str = "director") -> dict:
+              hierarchy: str = "director", family: str = SECONDARY) -> dict:
     """One findings-table row: each run's value (its mean over the columns of its score row), the difference of the
     agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is decided together
     with the other rows (`decide`: Holm's correction across them); the row holds the verdict it would get alone.
@@ -259,7 +311,8 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
     docstring); the test is on ranks and the effect is P(Director better). Censored values are stored as None.
 
     `hierarchy` names the hierarchical agent compared with DreamerV3 ("director" or "director+wr"); its values are
-    the row's "director" entry whichever it is, so every row reads the same way."""
+    the row's "director" entry whichever it is, so every row reads the same way. `family` is the Holm family the
+    row is decided in (`decide`); the row's own verdict is the one it would get alone (uncorrected)."""
     if censored:
         director, dreamer = (np.asarray(v, np.float64).reshape(-1) for v in (director_scores, dreamer_scores))
         if np.isnan(director).any() or np.isnan(dreamer).any() or np.isneginf(np.concatenate([director, dreamer])).any():
@@ -273,66 +326,101 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
     else:
         director, dreamer = per_seed(director_scores), per_seed(dreamer_scores)
         p = permutation_p(director, dreamer, seed=seed)
-        effect = seed_interval(director, dreamer, reps, seed)
+        effect = shift_interval(director, dreamer, seed=seed)
         better = (effect["point"] > 0) == bool(higher_is_better)
         listed = {"director": director.tolist(), "dreamer": dreamer.tolist()}
     row = {"claim": claim, "measure": measure, **listed,
            "runs": {"director": len(director), "dreamer": len(dreamer)}, "difference": effect, "p": p,
            "smallest_p": smallest_p(len(director), len(dreamer)), "higher_is_better": bool(higher_is_better),
            "director_better": bool(better), "censored": bool(censored), "learned": bool(learned), "gate": gate,
-           "scale": scale, "hierarchy": hierarchy}
+           "scale": scale, "hierarchy": hierarchy, "family": family}
     return decide([row])[0]
 
 
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values, in the given order: the i-th smallest times (m - i + 1), made monotone,
+    at most 1. Written out (checked against statsmodels' multipletests in the tests) because multipletests runs a
+    garbage collection on every call, which costs more than a simulated study's tests."""
+    p = np.asarray(list(p_values), np.float64)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out.tolist()
+
+
+def testable(rows: list[dict], alpha: float = ALPHA) -> list[int]:
+    """Indices of the gated rows of one family that could pass Holm at all: with every row at its smallest possible
+    p (complete separation; Holm's adjusted p only grows with any p), a row whose adjusted p is still >= alpha can
+    never be decided. Rows that cannot are left out of the family and the rest tried again, since the criterion
+    reads only seed counts and gates, never the results."""
+    candidates = [i for i, r in enumerate(rows) if r["learned"]]
+    while True:
+        best = holm([rows[i]["smallest_p"] for i in candidates])
+        keep = [i for i, b in zip(candidates, best) if b < alpha]
+        if keep == candidates:
+            return candidates
+        candidates = keep
+
+
 def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
-    """Verdicts for rows tested together: Holm's step-down correction (`statsmodels` multipletests) over the rows
-    that are tested, i.e. whose agents passed the gate and whose seed counts can reach p < alpha at all.
+    """Verdicts for rows tested together: Holm's step-down correction within each family (a row's "family",
+    primary by default; rows of different families never correct each other), over the rows of the family that
+    are tested, i.e. whose agents passed the gate and which could pass Holm at all (`testable`).
 
     - "supported" / "contradicted": Holm-corrected p < alpha, on the claim's side or the other;
     - "no significant difference": tested, corrected p >= alpha;
-    - "untestable with n = N vs M (smallest possible p = ...)": no arrangement of so few seeds reaches alpha;
+    - "untestable with n = N" (or N vs M): even complete separation of every row of its family cannot pass Holm;
     - "not learned (...)": an agent failed the pre-treatment gate; a finding about that agent, not a test.
-    Returns new rows with "p_holm" (None where untested) and "verdict"."""
+    Returns new rows with "p_holm" (None where untested), "family_size" (rows tested in the family) and
+    "verdict"."""
     rows = [dict(r) for r in rows]
-    tested = [i for i, r in enumerate(rows) if r["learned"] and r["smallest_p"] < alpha]
-    corrected = multipletests([rows[i]["p"] for i in tested], alpha=alpha, method="holm")[1] if tested else []
-    holm = dict(zip(tested, (float(p) for p in corrected)))
-    for i, r in enumerate(rows):
-        r["p_holm"] = holm.get(i)
-        if not r["learned"]:
-            r["verdict"] = f"{NOT_LEARNED} ({r['gate']})" if r.get("gate") else NOT_LEARNED
-        elif i not in holm:
+    for family in dict.fromkeys(r.get("family", PRIMARY) for r in rows):
+        members = [r for r in rows if r.get("family", PRIMARY) == family]
+        tested = testable(members, alpha)
+        gated = sum(bool(r["learned"]) for r in members)
+        corrected = dict(zip(tested, holm([members[i]["p"] for i in tested])))
+        for i, r in enumerate(members):
+            r["p_holm"], r["family_size"] = corrected.get(i), len(tested)
             n = r["runs"]
-            r["verdict"] = (f"{UNTESTABLE} with n = {n['director']} vs {n['dreamer']} "
-                            f"(smallest possible p = {r['smallest_p']:.2g})")
-        elif holm[i] < alpha:
-            better = r.get("director_better", (r["difference"]["point"] > 0) == r["higher_is_better"])
-            r["verdict"] = SUPPORTED if better else CONTRADICTED
-        else:
-            r["verdict"] = NOT_SIGNIFICANT
+            if not r["learned"]:
+                r["verdict"] = f"{NOT_LEARNED} ({r['gate']})" if r.get("gate") else NOT_LEARNED
+            elif i not in corrected:
+                counts = (f"{n['director']}" if n["director"] == n["dreamer"]
+                          else f"{n['director']} vs {n['dreamer']}")
+                why = "" if gated == 1 else f", too large for Holm over the {gated} rows of its family"
+                r["verdict"] = f"{UNTESTABLE} with n = {counts} (smallest possible p = {r['smallest_p']:.2g}{why})"
+            elif corrected[i] < alpha:
+                better = r.get("director_better", (r["difference"]["point"] > 0) == r["higher_is_better"])
+                r["verdict"] = SUPPORTED if better else CONTRADICTED
+            else:
+                r["verdict"] = NOT_SIGNIFICANT
     return rows
 
 
-def _num(v: float | None) -> str:
+def _num(v: float | None, none: str = "censored") -> str:
     if v is None:
-        return "censored"
+        return none
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def findings_markdown(rows) -> str:
-    """A markdown table of claim rows, decided together (Holm across exactly these rows)."""
-    head = ["claim", "hierarchy", "measure", "hierarchy per seed", "DreamerV3 per seed", "effect [interval]",
-            "p (Holm)", "verdict", "scale"]
+def findings_markdown(rows, complete: bool = True) -> str:
+    """A markdown table of claim rows, decided together (Holm within each family of exactly these rows). With
+    `complete` False (a notebook's own rows, not the whole study), the verdicts are marked uncorrected: the study's
+    are the ones notebook 07 decides over every row of each family."""
+    head = ["claim", "family", "hierarchy", "measure", "hierarchy per seed", "DreamerV3 per seed",
+            "effect [interval]", "p (Holm)", "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in decide(rows):
         d = r["difference"]
         p = f"{r['p']:.2g}" + (f" ({r['p_holm']:.2g})" if r["p_holm"] is not None else " (not tested)")
         hierarchy = r.get("hierarchy", "director")
-        cells = [r["claim"], hierarchy, r["measure"], ", ".join(_num(v) for v in r["director"]),
-                 ", ".join(_num(v) for v in r["dreamer"]),
+        verdict = r["verdict"] if complete else f"{r['verdict']} (uncorrected, see 07)"
+        cells = [r["claim"], r.get("family", PRIMARY), hierarchy, r["measure"],
+                 ", ".join(_num(v) for v in r["director"]), ", ".join(_num(v) for v in r["dreamer"]),
                  ("" if r.get("censored") else f"{hierarchy} - DreamerV3 ")
-                 + f"{_num(d['point'])} [{_num(d['low'])}, {_num(d['high'])}] ({d['label']})", p, r["verdict"],
-                 r["scale"]]
+                 + f"{_num(d['point'])} [{_num(d['low'], '-inf')}, {_num(d['high'], 'inf')}] ({d['label']})", p,
+                 verdict, r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
