@@ -3,12 +3,13 @@ the issue's bars ("3x the random return at the training speeds"; "beats the rand
 on the same episodes") read off the runs' stored evaluations (`hrl eval` and `hrl eval --policy random`, which
 scripts/reference_run.sh writes).
 
-    python benchmarks/against_random.py outputs/runs/reference/walker_speed-director-s0 [RUN ...]
+    python benchmarks/against_random.py outputs/runs/reference/walker_speed-director-s0 [RUN ...] [--policies eval,train]
 
 Speed tasks: the mean over target speeds of the mean return, the random policy's, their ratio, and whether the run
 tracks the commanded speed (`claims.speed_tracking`: slope of achieved against target speed, mean relative error).
 The maze: successes of both policies on the same episodes, and the one-sided sign test on the episodes where they
-differ (`scipy.stats.binomtest`).
+differ (`scipy.stats.binomtest`). One row per evaluation policy that the run has stored (`--policies`, default both:
+"eval", each agent's reference behaviour, and "train", sampled actions and codes, which decides the study's claims).
 """
 
 import argparse
@@ -16,13 +17,13 @@ import argparse
 import numpy as np
 from scipy.stats import binomtest
 
-from hrl_core.rundir import read_evaluation
 from hrl_core.claims import speed_tracking
+from hrl_core.rundir import read_evaluation
 
 
 def speed_row(run: str, split: str, learned: dict, random: dict) -> str:
     mean, base = (float(np.mean([r["mean_return"] for r in e["results"]])) for e in (learned, random))
-    head = f"| {run} | {split} | {mean:.1f} | {base:.1f} | {mean / base:.2f}x |"
+    head = f"| {run} | {learned.get('policy', 'eval')} | {split} | {mean:.1f} | {base:.1f} | {mean / base:.2f}x |"
     if any("mean_forward_speed" not in r for r in learned["results"]):  # evaluated before speeds were recorded
         return head + " - | - | - |"
     track = speed_tracking(learned["results"])
@@ -34,31 +35,36 @@ def maze_row(run: str, learned: dict, random: dict) -> str:
     won, base = (np.array(e["results"][0]["returns"]) > 0 for e in (learned, random))
     better, worse = int(np.sum(won & ~base)), int(np.sum(base & ~won))
     p = binomtest(better, better + worse, 0.5, alternative="greater").pvalue if better + worse else 1.0
-    return f"| {run} | {int(won.sum())}/{won.size} | {int(base.sum())}/{base.size} | {better} vs {worse} | {p:.2g} |"
+    return (f"| {run} | {learned.get('policy', 'eval')} | {int(won.sum())}/{won.size} | {int(base.sum())}/{base.size} | "
+            f"{better} vs {worse} | {p:.2g} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
+    parser.add_argument("--policies", default="eval,train", help="evaluation policies to show, comma-separated")
     args = parser.parse_args()
     speed, maze = [], []
     for run in args.runs:
         name = run.rstrip("/").split("/")[-1]
         for split in ("train", "ood"):
-            learned, random = read_evaluation(run, split), read_evaluation(run, split, "random")
-            if learned is None or random is None:
-                continue
-            if learned["results"][0]["speed"] is None:
-                maze.append(maze_row(name, learned, random))
-            else:
-                speed.append(speed_row(name, split, learned, random))
+            random = read_evaluation(run, split, "random")
+            for policy in args.policies.split(","):
+                learned = read_evaluation(run, split, policy)
+                if learned is None or random is None:
+                    continue
+                if learned["results"][0]["speed"] is None:
+                    maze.append(maze_row(name, learned, random))
+                else:
+                    speed.append(speed_row(name, split, learned, random))
     if speed:
-        print("| run | speeds | return | random | ratio | forward speed per target (m/s) | slope | relative error |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| run | policy | speeds | return | random | ratio | forward speed per target (m/s) | slope | "
+              "relative error |")
+        print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(speed))
     if maze:
-        print("| run | successes | random, same episodes | episodes won vs lost | sign test p (one-sided) |")
-        print("|---|---|---|---|---|")
+        print("| run | policy | successes | random, same episodes | episodes won vs lost | sign test p (one-sided) |")
+        print("|---|---|---|---|---|---|")
         print("\n".join(maze))
 
 

@@ -43,6 +43,10 @@ PRIMARY_ROWS = {
     "3": ("(3) hierarchy adapts with less fine-tuning", "steps to threshold on evaluation curves"),
 }
 PRIMARY_HIERARCHY = "director"
+# The evaluation policy that decides the claims: "train" samples both agents' actions (and Director's codes), the
+# policy each was trained and logged with. "eval" compares unlike policies: DreamerV3 sampled against Director's
+# worker at its mean action, which in the maze scores below Director's own sampled training episodes.
+STUDY_POLICY = "train"
 PRIMARY_FINETUNE = ("director: WM+M (worker frozen)", "dreamer: all")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from hrl_core.cpu_study import IMAGE_SIZE as CPU_IMAGE_SIZE
 from hrl_core.validation import check_choice, check_keys, check_positive
 
 # "director+wr" is Director whose worker also gets the task reward (worker_rewards goal=1,extr=1 unless set, each
@@ -39,7 +40,7 @@ LEGACY_DIRECTOR = {"director_norm": "percentile", "manager_entropy": "summed", "
 LEGACY_WORKER = {"worker_critics": "summed"}  # runs written before per-reward worker critics existed
 # Every field of Director's update that shapes its learned state: a fine-tuning run inherits them from its source.
 DIRECTOR_UPDATE_FIELDS = (*LEGACY_DIRECTOR, "director_critic", "critic_target_every", "worker_baseline",
-                          "worker_rewards", "worker_critics", "worker_extrinsic")
+                          "worker_rewards", "worker_critics", "worker_extrinsic", "goal_context")
 
 
 def parse_weights(option: str, text: str, names) -> dict:
@@ -100,6 +101,7 @@ class Config:
     goal_codes: int = 8
     goal_classes: int = 8
     goal_kl_target: float = 10.0
+    goal_context: bool = False  # Director's option: goals decoded given the state they are set from
     manager_entropy_target: float = 0.5  # fraction of the maximum entropy
     manager_entropy_init: float = 1.0  # initial entropy scale(s) (adapted from there); Director: 1
     # Director's own update (defaults) against the earlier, DreamerV3-flavoured one (see agents/director.py):
@@ -157,6 +159,11 @@ class Config:
             raise ValueError(f"adapt_band={self.adapt_band!r} is not valid; it must be a number >= 0")
         if self.deter % self.blocks:
             raise ValueError(f"deter={self.deter} is not valid with blocks={self.blocks}; deter must divide by blocks")
+        if not isinstance(self.goal_context, bool):
+            raise ValueError(f"goal_context={self.goal_context!r} is not valid; it must be true or false")
+        if self.goal_context and self.batch_length <= self.manager_period:
+            raise ValueError(f"goal_context=True is not valid with batch_length={self.batch_length}; its replay pairs "
+                             f"(s_t, s_t+K) need batch_length > manager_period={self.manager_period}")
         if self.horizon % self.manager_period:
             raise ValueError(f"manager_period={self.manager_period} is not valid; it must divide horizon={self.horizon}")
         for part in self.train_parts:
@@ -198,7 +205,9 @@ PRESETS = {
     # (about 15k policy steps) goes as far as it can; the reference runs add action repeat 4 (a task option). An
     # earlier, wider version (deter 256, horizon 16, batch 8x32, DreamerV3's learning rates) reached 1.16x the
     # random return on walker_speed in an hour (benchmarks/RESULTS.md).
-    "cpu": dict(mlp_layers=2, batch_size=16, batch_length=16, train_ratio=128.0, wm_lr=3e-4, ac_lr=8e-5),
+    # Its image size is the CPU study's (hrl_core/cpu_study.py); runs written before it existed are 64x64.
+    "cpu": dict(mlp_layers=2, batch_size=16, batch_length=16, train_ratio=128.0, wm_lr=3e-4, ac_lr=8e-5,
+                image_size=CPU_IMAGE_SIZE),
     "size1m": dict(deter=512, hidden=64, stoch=32, classes=4, blocks=8, cnn_channels=(8, 12, 16, 16), mlp_units=64,
                    mlp_layers=2, batch_size=16, batch_length=64, train_ratio=512.0, num_envs=4,
                    replay_capacity=1_000_000, horizon=16, manager_period=8),

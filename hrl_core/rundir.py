@@ -111,6 +111,7 @@ class RunSpec:
             cfg.update(LEGACY_DIRECTOR)
         if "worker_critics" not in cfg and cfg["agent"] != "dreamer":  # a Director run from before per-reward critics
             cfg.update(LEGACY_WORKER)
+        cfg.setdefault("image_size", 64)  # every run before image sizes was 64x64, whatever its preset says now
         cfg = make_config(cfg.pop("preset"), **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
         return cls(info["task"], cfg, int(info["seed"]), dict(info["env_options"]), info.get("init_from"))
 

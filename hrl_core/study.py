@@ -266,14 +266,15 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
 
 
 def update_options(source) -> dict:
-    """The update options a fine-tuning run inherits from its source run, so that the state it carries over fits:
-    Director's normaliser, entropy, code mix, optimiser and critic choices (a run trained before Director's own
-    update keeps the earlier one)."""
+    """The options a fine-tuning run inherits from its source run, so that the state it carries over fits: its
+    image size, and Director's normaliser, entropy, code mix, optimiser, critic and worker-reward choices (a run
+    trained before Director's own update keeps the earlier one)."""
     from hrl_core.config import DIRECTOR_UPDATE_FIELDS
     from hrl_core.rundir import read_spec
 
     cfg = read_spec(source).config
-    return {k: getattr(cfg, k) for k in DIRECTOR_UPDATE_FIELDS} if cfg.agent in DIRECTORS else {}
+    director = {k: getattr(cfg, k) for k in DIRECTOR_UPDATE_FIELDS} if cfg.agent in DIRECTORS else {}
+    return {"image_size": cfg.image_size, **director}  # the model's image size, whatever the preset's
 
 
 def finetune_prefill(preset: str) -> int:

@@ -136,8 +136,9 @@ def train_seeds(runs: Mapping, schedule: Schedule = Schedule(), *, resume: bool 
     with contextlib.ExitStack() as cleanup:  # closes workers, checkpointers, metrics files and bar on any exit
         stop = cleanup.enter_context(Interrupted())  # entered first, left last: cleanup cannot be interrupted
         seed_runs = group.open(cleanup)
+        # Run seed s steps environments s n_env ... s n_env + n_env - 1: no two runs share an environment seed.
         envs = cleanup.enter_context(BatchedEnv(group.task, num * n_env, parallel=parallel, workers=env_workers,
-                                                env_seeds=[s + i for s in group.seeds for i in range(n_env)],
+                                                env_seeds=[s * n_env + i for s in group.seeds for i in range(n_env)],
                                                 **group.env_options))
         if group.resuming:
             states, keys, counters = group.restore(seed_runs, states)

@@ -50,9 +50,13 @@ rm -rf "${export:?}"
 "$hrl" export --logdir "$run" --out "$export" --precision "${PRECISION:-float16}"
 splits=(train)
 [[ $task == *_speed ]] && splits=(train ood)
+# Both evaluation policies: "eval" (each agent's reference behaviour) and "train" (sampled actions, and codes, for
+# both agents: the policy that decides the study's claims, claims.STUDY_POLICY), and the random policy on the same
+# episodes.
 for split in "${splits[@]}"; do
-    "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}"
-    "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy random
+    for policy in eval train random; do
+        "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy "$policy"
+    done
 done
 mkdir -p "$frames_root"
 "$hrl" eval --logdir "$export" --split train --episodes 1 --frames "$frames_root/$name.png" --out "$run/frames.json"

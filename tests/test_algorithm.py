@@ -78,7 +78,7 @@ def test_worker_input_is_stop_gradient():
     loss_fn = lambda w: agent.worker_loss(w, p, st, start_states(cfg), jnp.full((6, 1), 0.5),  # noqa: E731
                                           jax.random.PRNGKey(3))
     (_, (traj, _, _)), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(p["worker"])
-    assert np.allclose(traj["w_returns"], 0.0, atol=1e-6)
+    assert np.allclose(traj["w_returns"]["goal"], 0.0, atol=1e-6)
 
     def entropy_on_fixed_inputs(worker_params):
         _, std = agent.worker.apply(worker_params, traj["w_in"][:-1])

@@ -233,8 +233,8 @@ def test_worker_objective_is_normalised_by_its_std():
 
 
 def test_finetuning_inherits_the_source_update(tmp_path):
-    """A fine-tuning run takes its source's Director update options, so the carried state fits: a run written
-    before Director's own update hands on the earlier options; a DreamerV3 run hands on none."""
+    """A fine-tuning run takes its source's image size and Director update options, so the carried state fits: a
+    run written before Director's own update hands on the earlier options; a DreamerV3 run its image size only."""
     from hrl_core import study
 
     old = {k: v for k, v in vars(make_config("cpu", agent="director")).items() if k not in LEGACY_DIRECTOR}
@@ -242,11 +242,12 @@ def test_finetuning_inherits_the_source_update(tmp_path):
                                                       "env_options": {}, "config": old}))
     assert study.update_options(tmp_path) == {**LEGACY_DIRECTOR, "director_critic": "ema", "critic_target_every": 100,
                                               "worker_baseline": "stop", "worker_rewards": "goal=1",
-                                              "worker_critics": "separate", "worker_extrinsic": 0.0}
+                                              "worker_critics": "separate", "worker_extrinsic": 0.0,
+                                              "image_size": 32}
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "dreamer", "seed": 0,
                                                       "env_options": {},
                                                       "config": vars(make_config("cpu", agent="dreamer"))}))
-    assert study.update_options(tmp_path) == {}
+    assert study.update_options(tmp_path) == {"image_size": 32}  # the cpu preset's, written in the config
 
 
 def _shifted(tree, seed):
@@ -271,7 +272,7 @@ def test_target_critic_bootstraps_and_baselines_from_its_target_copy():
         for label, params in (("initial", state["params"]), ("moved", moved)):
             loss, (traj, _, _) = agent.worker_loss(params["worker"], params, state, start, task, jax.random.PRNGKey(6))
             terms, _ = agent.manager_terms(params, state, traj, task)
-            out[mode, label] = (loss, traj["w_returns"], terms["returns_ext"], terms["returns_expl"],
+            out[mode, label] = (loss, traj["w_returns"]["goal"], terms["returns_ext"], terms["returns_expl"],
                                 terms["advantage"])
     for a, b in zip(out["target", "initial"], out["target", "moved"]):
         assert np.allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -388,7 +388,7 @@ def test_training_loop_stores_the_previous_action_with_each_observation(tmp_path
         for t in np.flatnonzero(~first):
             np.testing.assert_array_equal(action[t], sent[t - 1][i])  # a_{t-1} of the same environment
         # Replaying the stored actions reproduces the stored stream.
-        replica = make_env("walker_speed", seed=seed + i, **options)
+        replica = make_env("walker_speed", seed=seed * cfg.num_envs + i, **options)  # run seed s: envs s n, ...
         obs = replica.reset()
         for t in range(per_env):
             if t:

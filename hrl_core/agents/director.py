@@ -73,25 +73,35 @@ def max_cosine(goal, state):
 
 
 class GoalAutoencoder(nn.Module):
+    """Goals (deter vectors) to codes and back. With `context` (Director's context-conditioned goals), both the
+    encoder and the decoder also see the state the goal is set from, so a code means a goal reachable from there."""
     codes: int
     classes: int
     units: int
     layers: int
     deter: int
+    context: bool = False
 
     def setup(self):
         self.encoder = nets.MLP(self.units, self.layers, self.codes * self.classes)
         self.decoder = nets.MLP(self.units, self.layers, self.deter)
 
-    def encode(self, deter):
-        return self.encoder(deter).reshape(*deter.shape[:-1], self.codes, self.classes)
+    def _with(self, x, context):
+        if self.context != (context is not None):
+            raise ValueError(f"goal_context={self.context} is this goal autoencoder's, but a context was "
+                             f"{'not ' if context is None else ''}given")
+        return x if context is None else jnp.concatenate([x, jnp.broadcast_to(context, (*x.shape[:-1],
+                                                                                       context.shape[-1]))], -1)
 
-    def decode(self, code):
-        return self.decoder(code.reshape(*code.shape[:-2], -1))
+    def encode(self, deter, context=None):
+        return self.encoder(self._with(deter, context)).reshape(*deter.shape[:-1], self.codes, self.classes)
 
-    def __call__(self, deter, key):
-        logits = self.encode(deter)
-        return self.decode(nets.sample_onehot(key, logits)), logits
+    def decode(self, code, context=None):
+        return self.decoder(self._with(code.reshape(*code.shape[:-2], -1), context))
+
+    def __call__(self, deter, key, context=None):
+        logits = self.encode(deter, context)
+        return self.decode(nets.sample_onehot(key, logits), context), logits
 
 
 class Manager(nn.Module):
@@ -112,7 +122,7 @@ class DirectorAgent:
         self.wm = common.world_model_for(cfg, obs_space, act_space)
         self.task_dim = obs_space["task"].shape[0] if "task" in obs_space else 0
         units, layers = cfg.mlp_units, cfg.mlp_layers
-        self.goal_ae = GoalAutoencoder(cfg.goal_codes, cfg.goal_classes, units, layers, cfg.deter)
+        self.goal_ae = GoalAutoencoder(cfg.goal_codes, cfg.goal_classes, units, layers, cfg.deter, cfg.goal_context)
         self.manager = Manager(cfg.goal_codes, cfg.goal_classes, units, layers)
         self.worker = common.Actor(act_space.shape[0], units, layers)
         self.critic = common.Critic(units, layers)
@@ -148,7 +158,7 @@ class DirectorAgent:
         latent = self.wm.initial((1,))
         goal = jnp.zeros((1, cfg.deter))
         m_feat, w_feat = self.manager_input(latent, task), self.worker_input(latent, goal, task)
-        params = {"wm": wm_params, "goal_ae": self.goal_ae.init(keys[2], goal, keys[3]),
+        params = {"wm": wm_params, "goal_ae": self.goal_ae.init(keys[2], goal, keys[3], self.context(goal)),
                   "manager": self.manager.init(keys[4], m_feat), "worker": self.worker.init(keys[5], w_feat),
                   "critic_ext": self.critic.init(keys[6], m_feat), "critic_expl": self.critic.init(keys[7], m_feat)}
         for i, name in enumerate(self.worker_critics.values()):  # the goal critic from the key it always had
@@ -215,12 +225,20 @@ class DirectorAgent:
                 "goal": jnp.zeros((batch, cfg.deter)), "code": jnp.zeros((batch, cfg.goal_codes, cfg.goal_classes)),
                 "t": jnp.zeros((batch,), jnp.int32)}
 
+    def context(self, deter):
+        """The goal autoencoder's context: the state a goal is set from (`goal_context`), else None."""
+        return deter if self.cfg.goal_context else None
+
+    def decode_goal(self, params, code, deter):
+        """The goal of one-hot `code` set from states `deter` (used only with `goal_context`)."""
+        return self.goal_ae.apply(params["goal_ae"], code, self.context(deter), method=GoalAutoencoder.decode)
+
     # ----- acting -----
     def choose_goal(self, params, latent, task, key, sample: bool):
         logits = self.manager_logits(params["manager"], self.manager_input(latent, task))
         code = jax.nn.one_hot(jax.random.categorical(key, logits) if sample else jnp.argmax(logits, -1),
                               self.cfg.goal_classes)
-        return code, self.goal_ae.apply(params["goal_ae"], code, method=GoalAutoencoder.decode)
+        return code, self.decode_goal(params, code, latent["deter"])
 
     def policy(self, state, carry, obs, key, mode: str = "train"):
         """One env step: the manager decides where t % K == 0 (t counts from each episode's first step).
@@ -249,8 +267,15 @@ class DirectorAgent:
 
     # ----- learning -----
     def goal_ae_loss(self, params, deter, log_beta, key):
+        """`deter`: replayed posterior states [T, B, deter]. Without context every state is a goal; with
+        `goal_context` the pairs (s_t, s_t+K) of each sequence are (context, goal), as Director's replay pairs."""
         cfg = self.cfg
-        recon, logits = self.goal_ae.apply(params, deter, key)
+        k = cfg.manager_period
+        if cfg.goal_context:
+            context, deter = deter[:-k].reshape(-1, deter.shape[-1]), deter[k:].reshape(-1, deter.shape[-1])
+        else:
+            context, deter = None, deter.reshape(-1, deter.shape[-1])
+        recon, logits = self.goal_ae.apply(params, deter, key, context)
         rec = jnp.sum((recon - deter) ** 2, -1).mean()
         uniform = jnp.zeros_like(logits)
         kl = nets.categorical_kl(logits, uniform).mean()
@@ -289,7 +314,8 @@ class DirectorAgent:
         states, _, aux = imagine(self.wm, params["wm"], start, task, cfg.horizon, act, carry0, k_img)
         feat, r_ext, cont, weight = imagined_outcomes(self.wm, params["wm"], states, task, cfg.discount, start_cont)
         nxt = states["deter"][1:]
-        recon, _ = self.goal_ae.apply(params["goal_ae"], nxt, k_explore)
+        # Exploration: how badly the goal autoencoder reconstructs the states reached (from the start, in context).
+        recon, _ = self.goal_ae.apply(params["goal_ae"], nxt, k_explore, self.context(nets.sg(start["deter"])))
         r_expl = jnp.mean((recon - nxt) ** 2, -1)
         r_goal = max_cosine(aux["goal"], nxt)
         rewards = ({"goal": r_goal + cfg.worker_extrinsic * r_ext} if cfg.worker_critics == "summed"
@@ -342,7 +368,7 @@ class DirectorAgent:
         start, end, goal = deter[:-1][::k], deter[k::k], nets.sg(goals[::k])
         random_code = jax.nn.one_hot(jax.random.randint(key, (*goal.shape[:-1], self.cfg.goal_codes), 0,
                                                         self.cfg.goal_classes), self.cfg.goal_classes)
-        random_goal = self.goal_ae.apply(params["goal_ae"], random_code, method=GoalAutoencoder.decode)
+        random_goal = self.decode_goal(params, random_code, start)
 
         def closed(g):
             before = jnp.linalg.norm(g - start, axis=-1)
@@ -412,7 +438,7 @@ class DirectorAgent:
         task = batch["task"].reshape(-1, self.task_dim) if self.task_dim else None
 
         (g_loss, (log_beta, g_metrics)), g_grads = jax.value_and_grad(self.goal_ae_loss, has_aux=True)(
-            params["goal_ae"], start["deter"], state["adapt"]["goal_kl"], k_goal)
+            params["goal_ae"], nets.sg(post["deter"]), state["adapt"]["goal_kl"], k_goal)
         (w_loss, (traj, w_norms, w_metrics)), w_grads = jax.value_and_grad(self.worker_loss, has_aux=True)(
             params["worker"], params, state, start, task, k_img, start_continue(batch))
         m, m_norms = self.manager_terms(params, state, traj, task)

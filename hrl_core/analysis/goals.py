@@ -26,7 +26,7 @@ def _to_uint8(image):
 
 
 def _decode_deter(agent, wm_params, deter, task):
-    """deter [N, D] -> uint8 images [N, 64, 64, 3], with the prior's most likely stoch (jnp, jit-friendly)."""
+    """deter [N, D] -> uint8 images [N, size, size, 3], with the prior's most likely stoch (jnp, jit-friendly)."""
     logits = agent.wm.apply(wm_params, deter, method=WorldModel.prior_logits)
     stoch = jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
     if task is not None:
@@ -36,7 +36,7 @@ def _decode_deter(agent, wm_params, deter, task):
 
 
 def decode_goals(agent, state, goals, task=None) -> np.ndarray:
-    """Goals [N, deter] -> uint8 images [N, 64, 64, 3]."""
+    """Goals [N, deter] -> uint8 images [N, size, size, 3] (the run's image size)."""
     task = None if task is None else jnp.asarray(task, jnp.float32)
     return np.asarray(_decode_deter(agent, state["params"]["wm"], jnp.asarray(goals, jnp.float32), task))
 
@@ -105,22 +105,23 @@ def goal_columns(episode: dict, period: int, columns: int = 8) -> dict:
 
 
 # ----- the goal-space explorer: any code -> its goal image, and the worker pursuing it in imagination -----
-def code_goal(agent, params, code):
-    """Class indices [..., goal_codes] -> the goal (a deter vector [..., deter]) the goal autoencoder decodes."""
+def code_goal(agent, params, code, context=None):
+    """Class indices [..., goal_codes] -> the goal (a deter vector [..., deter]) the goal autoencoder decodes; a run
+    with context-conditioned goals (`goal_context`) decodes it from `context`, the deter it is set from."""
     onehot = jax.nn.one_hot(code, agent.cfg.goal_classes)
-    return agent.goal_ae.apply(params["goal_ae"], onehot, method=GoalAutoencoder.decode)
+    return agent.goal_ae.apply(params["goal_ae"], onehot, context, method=GoalAutoencoder.decode)
 
 
-def _goal_image(agent, params, code, task):
-    return _decode_deter(agent, params["wm"], code_goal(agent, params, code[None]), task)[0]
+def _goal_image(agent, params, code, task, context):
+    return _decode_deter(agent, params["wm"], code_goal(agent, params, code[None], context), task)[0]
 
 
 def _dream(agent, steps, params, latent, code, task, key):
     """The worker (mean action, as in evaluation) pursuing the goal of `code` from `latent` for `steps` imagined
     steps, the goal held throughout. Frames decode each imagined state with its own sampled stoch; the goal reward is
     the worker's, max-cosine between the goal and the state reached."""
-    goal = code_goal(agent, params, code[None])  # [1, deter]
     start = jax.tree.map(lambda x: x[None], latent)
+    goal = code_goal(agent, params, code[None], agent.context(start["deter"]))  # [1, deter]
     task = None if task is None else task[None]
 
     def act(carry, state, t, k):
@@ -177,12 +178,20 @@ class GoalDreamer:
     def random_code(self, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, self.classes, self.codes)
 
-    def goal_image(self, code, task=None) -> np.ndarray:
-        """The goal of `code` decoded like the manager's goals: uint8 [64, 64, 3]."""
-        return np.asarray(self._goal_image(self.params, self.check_code(code), self._task(task)))
+    def goal_image(self, code, task=None, context=None) -> np.ndarray:
+        """The goal of `code` decoded like the manager's goals: uint8 [size, size, 3]. A run with context-conditioned
+        goals (`goal_context`) needs `context`, the deter the goal is set from (the trace's `deter` at the step)."""
+        if self.agent.cfg.goal_context:
+            if context is None:
+                raise ValueError("context=None is not valid for this run (goal_context=True): give the deter the goal "
+                                 "is set from, e.g. the trace's deter at the step")
+            context = jnp.asarray(context, jnp.float32).reshape(1, self.agent.cfg.deter)
+        else:
+            context = None
+        return np.asarray(self._goal_image(self.params, self.check_code(code), self._task(task), context))
 
     def dream(self, latent: dict, code, task=None, seed: int = 0) -> dict:
-        """From `latent` ({deter, stoch} of one step, e.g. `trace_latent`): frames uint8 [steps, 64, 64, 3] and
+        """From `latent` ({deter, stoch} of one step, e.g. `trace_latent`): frames uint8 [steps, size, size, 3] and
         goal_reward [steps] of the worker pursuing the goal of `code` in the world model."""
         latent = {k: jnp.asarray(latent[k], jnp.float32) for k in ("deter", "stoch")}
         key = jax.random.PRNGKey(check_non_negative("seed", seed))

@@ -44,8 +44,6 @@ def _perturbed_step(agent):
     """A jitted step that acts like `agent.policy(mode="mode")` but replaces this step's decision at random (the
     rollout calls it once for Director, whose goal then holds K steps, and K times in a row for the flat agent)."""
     if agent.cfg.agent in DIRECTORS:  # a random goal code, decoded into a goal the worker pursues
-        from hrl_core.agents.director import GoalAutoencoder
-
         def step(state, carry, obs, key):
             k_policy, k_code = jax.random.split(key)
             _, carry, aux = agent.policy(state, carry, obs, k_policy, mode="mode")
@@ -53,7 +51,7 @@ def _perturbed_step(agent):
             cfg = agent.cfg
             code = jax.nn.one_hot(jax.random.randint(k_code, (1, cfg.goal_codes), 0, cfg.goal_classes),
                                   cfg.goal_classes)
-            goal = agent.goal_ae.apply(params["goal_ae"], code, method=GoalAutoencoder.decode)
+            goal = agent.decode_goal(params, code, carry["state"]["deter"])
             mean, _ = agent.worker.apply(params["worker"], agent.worker_input(carry["state"], goal, obs.get("task")))
             return mean, {**carry, "goal": goal, "code": code, "prev_action": mean}
     else:  # flat: a uniformly random action

@@ -266,8 +266,9 @@ def superiority_interval(x, y, lower_is_better: bool, reps: int = 2000, seed: in
     sign = -1.0 if lower_is_better else 1.0
 
     def prob(a, b):  # a: (..., n_x), b: (..., n_y)
-        d = sign * (a[..., :, None] - b[..., None, :])
-        d = np.where(np.isnan(d), 0.0, d)  # inf - inf: both censored, a tie
+        with np.errstate(invalid="ignore"):  # inf - inf: both censored, a tie
+            d = sign * (a[..., :, None] - b[..., None, :])
+        d = np.where(np.isnan(d), 0.0, d)
         return ((d > 0) + 0.5 * (d == 0)).mean((-1, -2))
 
     rng = np.random.default_rng(seed)

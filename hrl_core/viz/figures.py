@@ -103,9 +103,13 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
 
 # Director's diagnostics (logged as interval means by the training loop): panel -> [(metric, line name), ...].
 DIRECTOR_PANELS = {
-    "return scale per critic": [("manager/return_scale_ext", "extrinsic"), ("manager/return_scale_expl", "exploration"),
-                                ("worker/return_scale", "worker goal")],
-    "advantage std (before its norm)": [("manager/advantage_std", "manager"), ("worker/advantage_std", "worker")],
+    "return scale per critic": [("manager/return_scale_ext", "M extr"), ("manager/return_scale_expl", "M expl"),
+                                ("worker/return_scale_goal", "W goal"), ("worker/return_scale_extr", "W extr"),
+                                ("worker/return_scale_expl", "W expl"), ("worker/return_scale", "W goal")],
+    "advantage std per critic": [("manager/advantage_std_ext", "M extr"), ("manager/advantage_std_expl", "M expl"),
+                                 ("worker/advantage_std_goal", "W goal"), ("worker/advantage_std_extr", "W extr"),
+                                 ("worker/advantage_std_expl", "W expl")],
+    "summed advantage std": [("manager/advantage_std", "manager"), ("worker/advantage_std", "worker")],
     "manager codes": [("manager/entropy", "entropy (nats)"), ("manager/distinct_codes", "distinct codes / batch")],
     "goal reach per segment": [("goal/reach", "its goal"), ("goal/reach_random", "a random goal")],
     "worker goal reward": [("worker/goal_reward", "goal reward")],
@@ -116,22 +120,32 @@ def director_diagnostics_figure(runs: dict, title: str = "Director diagnostics")
     """runs: {run name: metrics records}. One panel per diagnostic against environment steps, one dash per run:
     per-critic return scale and advantage spread (is the manager's signal there?), code entropy and distinct codes
     (does the manager commit?), goal reach against a random goal's and the worker's goal reward (can the worker
-    reach goals?). Metrics a run never logged (runs from before these diagnostics) are left out."""
+    reach goals?). Per-critic panels (M: the manager's critics, W: the worker's, one per reward it has) show each
+    critic's return scale and the spread of its normalised advantage. Each line is named where it is drawn, at its
+    last point (run name on hover); one dash per run. Metrics a run never logged (runs from before these
+    diagnostics) are left out; a run of the summed worker reward logs its one goal critic as "worker/return_scale"."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=len(DIRECTOR_PANELS), subplot_titles=list(DIRECTOR_PANELS))
     dashes = ("solid", "dash", "dot", "dashdot")
     for col, lines in enumerate(DIRECTOR_PANELS.values(), 1):
+        drawn = set()
         for i, (metric, label) in enumerate(lines):
             for j, (run, records) in enumerate(runs.items()):
                 points = [(r["step"], r[metric]) for r in records if metric in r]
-                if not points:
+                if not points or (label, run) in drawn:  # the per-reward name first, the earlier name otherwise
                     continue
+                drawn.add((label, run))
                 x, y = zip(*points)
-                fig.add_scatter(x=x, y=y, mode="lines", name=f"{label} · {run}", legendgroup=label,
-                                line={"color": PALETTE[i], "dash": dashes[j % len(dashes)]}, row=1, col=col)
+                fig.add_scatter(x=x, y=y, mode="lines+text", name=f"{label} · {run}", showlegend=False,
+                                text=[""] * (len(x) - 1) + [label if j == 0 else ""], textposition="top left",
+                                line={"color": PALETTE[i % len(PALETTE)], "dash": dashes[j % len(dashes)]},
+                                textfont={"color": PALETTE[i % len(PALETTE)], "size": 10},
+                                hovertemplate=f"{label} · {run}<br>%{{x}}: %{{y:.3g}}<extra></extra>", row=1, col=col)
         fig.update_xaxes(title_text="environment steps", row=1, col=col)
-    fig.update_layout(title=title, template="plotly_white", height=380, width=300 * len(DIRECTOR_PANELS) + 200)
+    names = " · ".join(f"{dashes[j % len(dashes)]}: {run}" for j, run in enumerate(runs))
+    fig.update_layout(title={"text": f"{title}<br><sup>{names}</sup>"}, template="plotly_white", height=400,
+                      width=300 * len(DIRECTOR_PANELS) + 100, margin={"t": 90})
     return fig
 
 
@@ -237,7 +251,9 @@ def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: fl
 
     labels = list(estimates)
     points = [estimates[k].get("point", estimates[k].get("iqm")) for k in labels]
-    lows, highs = [estimates[k]["low"] for k in labels], [estimates[k]["high"] for k in labels]
+    # An unbounded interval (too few seeds to reject any shift) is drawn as the point alone.
+    lows = [p if estimates[k]["low"] is None else estimates[k]["low"] for k, p in zip(labels, points)]
+    highs = [p if estimates[k]["high"] is None else estimates[k]["high"] for k, p in zip(labels, points)]
     colours = [_colour(k.split(":")[0].split(" ")[0], i) for i, k in enumerate(labels)]
     fig = go.Figure(go.Scatter(
         x=points, y=labels, mode="markers", marker={"size": 11, "color": colours},

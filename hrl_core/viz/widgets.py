@@ -119,7 +119,9 @@ def goal_explorer(dreamer, episodes: list[dict], episode, time, scale: int = 3, 
 
     def show_goal(*_):
         if not busy:
-            goal.value = png_bytes(dreamer.goal_image(code_now(), task_now()), scale)
+            ep, t = current()  # a context-conditioned goal is decoded from the state at this step
+            context = ep["deter"][t] if dreamer.agent.cfg.goal_context else None
+            goal.value = png_bytes(dreamer.goal_image(code_now(), task_now(), context), scale)
             strip.value = ""  # a dream belongs to the code it was made with
             info.value = f"<pre>code {code_now().tolist()}: press dream to imagine the worker pursuing it</pre>"
 
