@@ -7,8 +7,9 @@ export MUJOCO_GL ?= egl
 
 .PHONY: install demo test test-slow check bench lab clean
 
+# JAX=cpu|cuda12|cuda13 picks the JAX build (default: the one installed last, else cpu); docs/gpu.md.
 install:
-	@bash scripts/install.sh
+	@JAX=$(JAX) bash scripts/install.sh
 
 # The tiny half trains one walker run per agent: the whole tiny series (make test-slow runs it) learns nothing and would
 # take most of the demo's time.

@@ -3,6 +3,8 @@ group of runs is stacked (and sharded over the local devices) to train as one ve
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,9 +34,18 @@ def random_batch(obs_space: dict, act_space, cfg: Config, seed: int = 0) -> dict
 
 
 def seed_sharding(num_seeds: int):
-    """A sharding of the leading seed axis over the most local devices that divide it; None on one device."""
+    """A sharding of the leading seed axis over the most local devices that divide it; None on one device.
+
+    When that leaves devices idle that an even split would use (5 seeds on 2 GPUs run on one; 6 on 4 use 3), it
+    warns, naming the seed counts that would use every device: the group still trains, each seed as it would alone,
+    only slower than it could."""
     devices = jax.local_devices()
     count = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+    usable = min(num_seeds, len(devices))
+    if count < usable:
+        warnings.warn(f"seeds: {num_seeds} seeds do not split evenly over the {len(devices)} local devices, so the "
+                      f"group runs on {count} of them; a multiple of {len(devices)} seeds (or fewer devices, e.g. "
+                      f"CUDA_VISIBLE_DEVICES) uses every device", RuntimeWarning, stacklevel=2)
     if count == 1:
         return None
     mesh = jax.sharding.Mesh(np.array(devices[:count]), ("seed",))

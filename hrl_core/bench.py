@@ -48,18 +48,26 @@ def bench_envs(tasks, seconds: float = 5.0, num_envs: int = 2) -> list[dict]:
     return rows
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """This CPU's float32 matmul rate through XLA (GFLOP/s), the peak the update's rate is compared with."""
+def matmul_peak_gflops(n: int | None = None, repeats: int | None = None) -> float:
+    """The default device's float32 matmul rate through XLA (GFLOP/s), the peak the update's rate is compared with.
+
+    Each product waits on the one before (its result is the next input, and the loop blocks on every result), so
+    what is timed is the GEMM itself: on a GPU, dispatch is asynchronous, and a loop that blocks only at the end
+    times how fast calls are queued. The size and count default to 2048 x 10 on a CPU and 8192 x 20 elsewhere, where
+    a 2048 product takes too little time to reach the device's rate. Matmuls run at the configured precision
+    (`jax_default_matmul_precision`: on NVIDIA GPUs float32 runs as TF32 unless it is "float32")."""
     import jax
     import jax.numpy as jnp
 
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
+    cpu = jax.default_backend() == "cpu"
+    n = n or (2048 if cpu else 8192)
+    repeats = repeats or (10 if cpu else 20)
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32) / n**0.5  # stays O(1) when multiplied on
+    f = jax.jit(lambda x: x @ a)
+    x = f(a).block_until_ready()
     start = time.perf_counter()
     for _ in range(repeats):
-        out = f(a)
-    out.block_until_ready()
+        x = f(x).block_until_ready()
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
@@ -168,3 +176,40 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
                     "flop_count_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
     return row
 
+
+
+def group_matches_alone(preset: str = "tiny", agent: str = "dreamer", task: str = "walker_speed", seeds: int = 2,
+                        updates: int = 2) -> dict:
+    """The last seed of a vmapped group of `seeds` against the same seed updated alone, same batches and keys: the
+    largest parameter difference after `updates` updates. On a CPU the two agree to float rounding; on an NVIDIA GPU
+    only at `jax_default_matmul_precision=float32` (its float32 default, TF32, rounds products to 10 mantissa bits),
+    which is why tests/test_seeds.py needs JAX_DEFAULT_MATMUL_PRECISION=float32 there."""
+    import jax
+    import numpy as np
+
+    from hrl_core.agents import make_agent
+    from hrl_core.batches import random_batch, stack
+    from hrl_core.config import make_config
+    from hrl_core.envs import make_env
+    from hrl_core.validation import check_positive
+
+    check_positive("seeds", seeds)
+    check_positive("updates", updates)
+    cfg = make_config(preset, agent=agent)
+    env = make_env(task)
+    ag = make_agent(cfg, env.obs_space, env.act_space)
+    init = jax.jit(ag.init)
+    states = [init(jax.random.PRNGKey(i)) for i in range(seeds)]
+    batches = [random_batch(env.obs_space, env.act_space, cfg, seed=i) for i in range(seeds)]
+    group_step, alone_step = jax.jit(jax.vmap(ag.train_step)), jax.jit(ag.train_step)
+    group, alone, group_batch = stack(states), states[-1], stack(batches)
+    for u in range(updates):
+        keys = jax.random.split(jax.random.PRNGKey(1000 + u), seeds)
+        group, _ = group_step(group, group_batch, keys)
+        alone, _ = alone_step(alone, batches[-1], keys[-1])
+    pairs = list(zip(jax.tree.leaves(group["params"]), jax.tree.leaves(alone["params"])))
+    diff = max(float(np.max(np.abs(np.asarray(g)[-1] - np.asarray(a)))) for g, a in pairs)
+    scale = max(float(np.max(np.abs(np.asarray(a)))) for _, a in pairs)
+    return {"check": "group_vs_alone", "preset": preset, "agent": agent, "seeds": seeds, "updates": updates,
+            "backend": jax.default_backend(), "matmul_precision": str(jax.config.jax_default_matmul_precision),
+            "max_abs_param_diff": diff, "max_abs_param": scale, "bitwise_equal": diff == 0.0}

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        from hrl_core.gpu import warn_if_cpu_only
+
+        warn_if_cpu_only()  # a GPU that JAX does not see: say so once, before anything runs slowly on the CPU
         if args.command not in ("envs", "render"):  # the commands that compile
             import hrl_core
 

@@ -77,15 +77,16 @@ def cmd_export(args) -> int:
 def cmd_bench(args) -> int:
     from hrl_core import bench
 
+    # One JSON line per measurement, printed as soon as it is measured: a run killed at a time limit keeps every row
+    # it reached (scripts/gpu_check.sh).
     if args.what == "envs":
-        rows = bench.bench_envs(args.tasks or ["walker_walk", "cheetah_run", "quadruped_walk", "maze_train"],
-                                seconds=args.seconds, num_envs=args.num_envs)
-        result = {"envs": rows, "render_mean_abs_diff_walker": round(bench.render_difference(), 3)}
+        for task in args.tasks or ["walker_walk", "cheetah_run", "quadruped_walk", "maze_train"]:
+            print(json.dumps(bench.bench_envs([task], seconds=args.seconds, num_envs=args.num_envs)[0]), flush=True)
+        print(json.dumps({"render_mean_abs_diff_walker": round(bench.render_difference(), 3)}), flush=True)
     else:
-        result = [bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
-                                    count_flops=not args.no_flops) for n in _int_list(args.seeds, 1, "1,2,4,8")]
-        result = result[0] if len(result) == 1 else result
-    print(json.dumps(result, indent=1))
+        for n in _int_list(args.seeds, 1, "1,2,4,8"):
+            print(json.dumps(bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
+                                               count_flops=not args.no_flops)), flush=True)
     return 0
 
 

@@ -16,13 +16,27 @@ stride-1 convolutions:
 Kernel gradients are XLA's own, except for the transposed convolution on small inputs (8x8 or less), where the 16
 taps' gradients as matmuls over shifted views are faster. Forward values equal the flax layers' to float rounding,
 and both gradients equal those of `jax.grad` through the flax layers (tests/test_conv.py).
+
+The rewrite is for XLA:CPU only: on a GPU, cuDNN runs strided and transposed convolutions natively, and the sub-pixel
+form costs 2.25x the multiply-adds (a 3x3 kernel to 4 x cout channels instead of 4x4 to cout). So each call picks its
+path when it is traced: "subpixel" (the forms above) where `jax.default_backend()` is the CPU, "lax" (plain
+`jax.lax.conv_general_dilated` / `conv_transpose` with JAX's own gradients) elsewhere. `use_path("subpixel" | "lax")`
+forces one for the calls traced inside it (tests, benchmarks); so does $HRL_CONV_PATH. Both paths take the same
+kernels, so parameters and checkpoints are the same whichever path trained them. A function jitted already keeps the
+path it was traced with.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from hrl_core.validation import check_choice
 
 _DN = ("NHWC", "HWIO", "NHWC")
 # Transposed convolution: output phase p (0: even, 1: odd) reads the input at offset d through kernel tap UP[p, d].
@@ -30,6 +44,28 @@ _UP = {(0, -1): 0, (0, 0): 2, (1, 0): 1, (1, 1): 3}
 # The strided convolution's adjoint: input phase p receives the output gradient at offset d through tap ADJOINT[p, d].
 _ADJOINT = {(0, 0): 1, (0, -1): 3, (1, 1): 0, (1, 0): 2}
 _SMALL = 64  # input pixels (8x8) up to which conv_up's kernel gradient is taken as matmuls
+PATHS = ("auto", "subpixel", "lax")
+_PATH = contextvars.ContextVar("conv_path", default=None)  # None: $HRL_CONV_PATH, else "auto"
+
+
+@contextlib.contextmanager
+def use_path(path: str):
+    """Trace the convolutions inside this block on `path` ("subpixel", "lax", or "auto": by backend)."""
+    token = _PATH.set(check_choice("path", path, PATHS))
+    try:
+        yield
+    finally:
+        _PATH.reset(token)
+
+
+def current_path() -> str:
+    """The path a convolution traced now takes: "subpixel" or "lax"."""
+    path = _PATH.get()
+    if path is None:
+        path = check_choice("HRL_CONV_PATH", os.environ.get("HRL_CONV_PATH") or "auto", PATHS)
+    if path == "auto":
+        return "subpixel" if jax.default_backend() == "cpu" else "lax"
+    return path
 
 
 def _phase_kernel(k, taps: dict):
@@ -73,10 +109,14 @@ def _up_kernel_grad_matmuls(x, dy):
     return jnp.stack([jnp.stack([grad(ky, kx) for kx in range(4)]) for ky in range(4)])
 
 
-@jax.custom_vjp
 def conv_down(x, k):
     """`flax.linen.Conv(cout, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)` with kernel k (4, 4, cin,
-    cout) on NHWC input."""
+    cout) on NHWC input, on the path `current_path()` names."""
+    return _conv_down_subpixel(x, k) if current_path() == "subpixel" else _strided(x, k)
+
+
+@jax.custom_vjp
+def _conv_down_subpixel(x, k):
     return _strided(x, k)
 
 
@@ -90,13 +130,17 @@ def _down_bwd(saved, dy):
     return _upsample(dy, jnp.swapaxes(k, 2, 3), _ADJOINT), dk
 
 
-conv_down.defvjp(_down_fwd, _down_bwd)
+_conv_down_subpixel.defvjp(_down_fwd, _down_bwd)
+
+
+def conv_up(x, k):
+    """`flax.linen.ConvTranspose(cout, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)` with kernel k (4, 4,
+    cin, cout) on NHWC input, on the path `current_path()` names."""
+    return _conv_up_subpixel(x, k) if current_path() == "subpixel" else _transposed(x, k)
 
 
 @jax.custom_vjp
-def conv_up(x, k):
-    """`flax.linen.ConvTranspose(cout, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)` with kernel k (4, 4,
-    cin, cout) on NHWC input."""
+def _conv_up_subpixel(x, k):
     return _upsample(x, k, _UP)
 
 
@@ -113,11 +157,12 @@ def _up_bwd(saved, dy):
     return _strided(dy, jnp.swapaxes(k[::-1, ::-1], 2, 3)), dk
 
 
-conv_up.defvjp(_up_fwd, _up_bwd)
+_conv_up_subpixel.defvjp(_up_fwd, _up_bwd)
 
 
 class Down(nn.Module):
-    """nn.Conv(features, (4, 4), strides 2, "SAME", no bias) through `conv_down`; same parameter name and init."""
+    """nn.Conv(features, (4, 4), strides 2, "SAME", no bias) through `conv_down`; same parameter name and init on
+    either path."""
 
     features: int
 

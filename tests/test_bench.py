@@ -60,3 +60,35 @@ def test_train_step_count_unrolls_every_scan_and_exceeds_rolled():
     assert bench.loops_left(rolled_compiled.as_text()) >= 3
     assert left == 0
     assert counted > 1.03 * bench.xla_flops(rolled_compiled)
+
+
+def test_matmul_peak_times_the_products_themselves():
+    """The peak is the rate of products that each wait on the one before (on a GPU, a loop that blocks only at the
+    end times the dispatch): a positive, finite rate at any size, from a chain that stays finite."""
+    rate = bench.matmul_peak_gflops(n=128, repeats=3)
+    assert np.isfinite(rate) and rate > 0
+
+
+def test_seed_count_that_leaves_devices_idle_warns():
+    """On 2 devices: 4 seeds shard over both, 1 seed needs no warning, 3 seeds run on one device with a warning
+    that names what would use both."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import warnings, jax
+from hrl_core.batches import seed_sharding
+assert jax.local_device_count() == 2
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert len(seed_sharding(4).device_set) == 2 and seed_sharding(1) is None
+    assert not caught, [str(w.message) for w in caught]
+    assert seed_sharding(3) is None
+assert len(caught) == 1 and "3 seeds do not split evenly over the 2 local devices" in str(caught[0].message)
+assert "a multiple of 2 seeds" in str(caught[0].message)
+"""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
