@@ -1,47 +1,40 @@
-"""Calibration of the claim tests by simulation: how often each rule declares a difference when there is none.
+"""The decision rule's calibration and power, through the study's own code path (hrl_core/calibration.py: the claim
+builders, per_seed, the gates, the families and Holm):
 
     python benchmarks/stats_calibration.py --studies 400
 
-Each simulated study has two agents with no true difference, n seeds each, every seed evaluated at 4 speeds with a
-run effect (one network fills a row, so its speeds are correlated). Two rules:
-
-    earlier rule   the 95% stratified-bootstrap CI of the IQM difference (speeds as strata) excludes 0;
-    current rule   the exact permutation test on per-seed means, p < 0.05 (one row, so Holm changes nothing),
-                   "untestable" where n cannot reach 0.05.
-
-Prints the fraction of studies each rule calls "supported" or "contradicted", with its Monte Carlo standard error.
+For each number of seeds per agent and each standardised effect (Director's advantage in run-effect standard
+deviations on every measure; 0 is no difference), the fraction of simulated studies in which the primary family has
+a decided row ("supported" or "contradicted"), and per primary row the fraction "supported": with effect 0 a false-
+verdict rate, otherwise power. Prints a markdown table with the Monte Carlo standard error of each rate.
 """
 
 import argparse
 
 import numpy as np
 
+from hrl_core import calibration, claims
 from hrl_core.analysis import stats
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=400)
-    parser.add_argument("--seeds", default="2,3,5,10", help="comma-separated seeds per agent")
-    parser.add_argument("--reps", type=int, default=500, help="bootstrap resamples of the earlier rule")
+    parser.add_argument("--seeds", default="5,6,8", help="comma-separated seeds per agent")
+    parser.add_argument("--effects", default="0,1,2,3", help="comma-separated standardised effects")
     args = parser.parse_args()
-    print("| seeds per agent | earlier rule: false 'supported'/'contradicted' | current rule | smallest p |")
-    print("|---|---|---|---|")
+    rows = [measure for _, measure in claims.PRIMARY_ROWS.values()]
+    print("| seeds per agent | effect | primary family: a decided row | " + " | ".join(rows) + " |")
+    print("|---|---|---|" + "---|" * len(rows))
+
+    def rate(p):
+        return f"{p:.3f} +- {np.sqrt(p * (1 - p) / args.studies):.3f}"
+
     for n in (int(v) for v in args.seeds.split(",")):
-        rng = np.random.default_rng(n)
-        old = new = 0
-        for i in range(args.studies):
-            runs = rng.normal(size=(2, n, 1)) + 0.5 * rng.normal(size=(2, n, 4))
-            diff = stats.iqm_difference(runs[0], runs[1], reps=args.reps, seed=i)
-            old += diff["low"] > 0 or diff["high"] < 0
-            row = stats.claim_row("c", "m", runs[0], runs[1], True, True, "sim", reps=200, seed=i)
-            new += row["verdict"] in (stats.SUPPORTED, stats.CONTRADICTED)
-
-        def rate(k):
-            p = k / args.studies
-            return f"{p:.3f} +- {np.sqrt(p * (1 - p) / args.studies):.3f}"
-
-        print(f"| {n} | {rate(old)} | {rate(new)} | {stats.smallest_p(n, n):.3g} |")
+        for effect in (float(v) for v in args.effects.split(",")):
+            result = calibration.verdict_rates(n, effect, args.studies, seed=n)
+            per_row = [next((v for m, v in result["rows"].items() if m.startswith(measure)), 0.0) for measure in rows]
+            print(f"| {n} | {effect:g} | {rate(result[stats.PRIMARY])} | " + " | ".join(rate(p) for p in per_row) + " |")
 
 
 if __name__ == "__main__":

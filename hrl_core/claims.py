@@ -399,16 +399,22 @@ def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hie
     """Claim (a) from decision_response results {agent: [per-seed result]}: the reach (L90) of an equal K-step
     perturbation (a random goal code held K steps against K random actions), in environment steps, lower for the
     hierarchy (`hierarchy`, against dreamer). A run with no response, or one whose response had not decayed within
-    the window, is censored at the window: the window was too short to see its reach, which is at least that. The
-    gate is `check` (`tracking_check`) for these two agents."""
-    def reach(result):
-        window = len(result["lags"])
+    the window, is censored at the window: its reach is only known to be at least that, so the test is on ranks
+    (`stats.claim_row(censored=True)`), never a mean of windows, and the measure says how many runs were censored.
+    The gate is `check` (`tracking_check`) for these two agents."""
+    def reach(result):  # +inf: censored at the window (known only to lie beyond it)
         value = result["l90_steps"]
-        return window if value is None or not result.get("decayed", True) else value
+        return np.inf if value is None or not result.get("decayed", True) else value
 
     scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in (hierarchy, "dreamer")}
+    censored = sum(int(np.isinf(v).sum()) for v in scores.values())
+    runs = sum(len(v) for v in scores.values())
+    windows = sorted({len(r["lags"]) for a in (hierarchy, "dreamer") for r in measured[a]})
+    if len(windows) > 1:  # censored runs are ranked above every reached one: one window for all
+        raise ValueError(f"decision responses were measured over windows {windows}; censoring needs one window")
     check = pair_check(check, hierarchy)
     return stats.claim_row("(a) hierarchy shortens the effective horizon",
-                           "L90 of a K-step perturbation (environment steps)",
-                           scores[hierarchy], scores["dreamer"], False, check["learned"], scale, reps,
+                           f"L90 of a K-step perturbation (environment steps; {censored} of {runs} runs censored at "
+                           f"the {windows[0]}-step window)",
+                           scores[hierarchy], scores["dreamer"], False, check["learned"], scale, reps, censored=True,
                            gate=gate_text(check), hierarchy=hierarchy)

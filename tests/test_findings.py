@@ -163,14 +163,18 @@ def test_finetune_claims_censor_runs_that_never_reach_the_threshold():
 
 def test_horizon_claim_in_steps_censors_at_the_window():
     """Claim (a) in environment steps: a run without a response, or whose response had not decayed in the window,
-    counts as the whole window (24 steps); others count their L90."""
+    is censored at the window (24 steps: listed as None, tested on ranks, never averaged as 24); others count their
+    L90. The measure says how many runs were censored; windows of different lengths are an error."""
     def result(l90, decayed=True):
         return {"l90_steps": l90, "l90_decisions": None, "period": 4, "lags": list(range(24)), "decayed": decayed}
     measured = {"director": [result(None), result(8.0), result(5.0, decayed=False)],
                 "dreamer": [result(10.0), result(12.0), result(11.0)]}
     claim = claims.horizon_claim(measured, _check(), "t", reps=REPS)
-    assert claim["director"] == [24.0, 8.0, 24.0] and not claim["higher_is_better"]
-    assert "environment steps" in claim["measure"]
+    assert claim["director"] == [None, 8.0, None] and not claim["higher_is_better"] and claim["censored"]
+    assert "environment steps; 2 of 6 runs censored at the 24-step window" in claim["measure"]
+    measured["dreamer"][0] = {**measured["dreamer"][0], "lags": list(range(32))}
+    with pytest.raises(ValueError, match="windows \\[24, 32\\]"):
+        claims.horizon_claim(measured, _check(), "t", reps=REPS)
     assert claim["verdict"].startswith(stats.UNTESTABLE)  # 3 vs 3 seeds can never reach p < 0.05
 
 
