@@ -24,7 +24,7 @@ from hrl_core.rundir import read_evaluation
 def speed_row(run: str, split: str, learned: dict, random: dict) -> str:
     mean, base = (float(np.mean([r["mean_return"] for r in e["results"]])) for e in (learned, random))
     head = f"| {run} | {learned.get('policy', 'eval')} | {split} | {mean:.1f} | {base:.1f} | {mean / base:.2f}x |"
-    if any("mean_forward_speed" not in r for r in learned["results"]):  # evaluated before speeds were recorded
+    if learned["results"][0]["speed"] is None or any("mean_forward_speed" not in r for r in learned["results"]):
         return head + " - | - | - |"
     track = speed_tracking(learned["results"])
     achieved = ", ".join(f"{r['mean_forward_speed']:.2f}" for r in learned["results"])
@@ -53,9 +53,9 @@ def main():
                 learned = read_evaluation(run, split, policy)
                 if learned is None or random is None:
                     continue
-                if learned["results"][0]["speed"] is None:
+                if learned["task"].startswith("maze"):
                     maze.append(maze_row(name, learned, random))
-                else:
+                else:  # speed tasks per target speed; a suite task (cheetah_run) as one return
                     speed.append(speed_row(name, split, learned, random))
     if speed:
         print("| run | policy | speeds | return | random | ratio | forward speed per target (m/s) | slope | "

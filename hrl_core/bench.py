@@ -107,7 +107,7 @@ def loops_left(hlo_text: str) -> int:
 
 
 def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walker_speed", updates: int = 5,
-                seeds: int = 1, count_flops: bool = True) -> dict:
+                seeds: int = 1, count_flops: bool = True, image_size: int | None = None) -> dict:
     """Updates/s of the jitted train step on a replay-shaped batch, policy steps/s implied by the train ratio,
     FLOPs per update, the fraction of the measured matmul peak, and peak memory.
 
@@ -120,7 +120,7 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     XLA's cost_analysis() of the compiled (rolled) update counts each scan body once rather than once per step,
     an undercount kept as `flops_per_update_xla_rolled` for comparison. The timed update is the rolled one, and
     `peak_rss_mb` is read before the counting copy is compiled (`flop_count_peak_rss_mb` after); on an accelerator
-    `peak_device_mb` is its allocator's peak."""
+    `peak_device_mb` is its allocator's peak. `image_size` overrides the preset's (the task renders at it)."""
     import resource
 
     import jax
@@ -132,8 +132,8 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     from hrl_core.validation import check_positive
 
     check_positive("seeds", seeds)
-    cfg = make_config(preset, agent=agent)
-    env = make_env(task)
+    cfg = make_config(preset, agent=agent, **({} if image_size is None else {"image_size": image_size}))
+    env = make_env(task, size=cfg.image_size)
     ag = make_agent(cfg, env.obs_space, env.act_space)
     sharding = seed_sharding(seeds)
     place = (lambda tree: jax.device_put(tree, sharding)) if sharding is not None else (lambda tree: tree)
@@ -157,7 +157,8 @@ def bench_train(preset: str = "tiny", agent: str = "dreamer", task: str = "walke
     params = sum(int(x.size) for x in jax.tree.leaves(states[0]["params"]))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the (larger) counting compile
     device_stats = jax.local_devices()[0].memory_stats() or {}
-    row = {"preset": preset, "agent": agent, "task": task, "params": params, "seeds": seeds,
+    row = {"preset": preset, "agent": agent, "task": task, "image_size": cfg.image_size, "params": params,
+           "seeds": seeds,
            "devices": 1 if sharding is None else len(sharding.device_set),
            "batch": f"{cfg.batch_size}x{cfg.batch_length}", "compile_s": round(compile_s, 1),
            "updates_per_s": round(1 / per_update, 3), "total_updates_per_s": round(seeds / per_update, 3),
@@ -196,7 +197,7 @@ def group_matches_alone(preset: str = "tiny", agent: str = "dreamer", task: str 
     check_positive("seeds", seeds)
     check_positive("updates", updates)
     cfg = make_config(preset, agent=agent)
-    env = make_env(task)
+    env = make_env(task, size=cfg.image_size)
     ag = make_agent(cfg, env.obs_space, env.act_space)
     init = jax.jit(ag.init)
     states = [init(jax.random.PRNGKey(i)) for i in range(seeds)]

@@ -84,9 +84,11 @@ def cmd_bench(args) -> int:
             print(json.dumps(bench.bench_envs([task], seconds=args.seconds, num_envs=args.num_envs)[0]), flush=True)
         print(json.dumps({"render_mean_abs_diff_walker": round(bench.render_difference(), 3)}), flush=True)
     else:
-        for n in _int_list(args.seeds, 1, "1,2,4,8"):
-            print(json.dumps(bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
-                                               count_flops=not args.no_flops)), flush=True)
+        sizes = [None] if args.image_sizes is None else _int_list(args.image_sizes, 1, "32,64")
+        for size in sizes:  # back to back in one process: the sizes compared under the same conditions
+            for n in _int_list(args.seeds, 1, "1,2,4,8"):
+                print(json.dumps(bench.bench_train(args.preset, args.agent, updates=args.updates, seeds=n,
+                                                   count_flops=not args.no_flops, image_size=size)), flush=True)
     return 0
 
 
@@ -154,6 +156,7 @@ def register(sub) -> None:
     p.add_argument("--seeds", default="1", metavar="N[,N...]",
                    help="train: seeds per vectorized update, e.g. 1,2,4,8 for one row per count")
     p.add_argument("--no-flops", action="store_true", help="train: skip counting FLOPs (a second, larger compile)")
+    p.add_argument("--image-sizes", metavar="N[,N...]", help="train: one row per image size (32, 48, 64), e.g. 32,64")
     p.set_defaults(func=cmd_bench)
     register_notebooks(sub)
 

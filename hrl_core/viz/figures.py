@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,70 @@ import numpy as np
 AGENT_COLOURS = {"dreamer": "#1f77b4", "director": "#d62728", "director+wr": "#ff7f0e"}
 AGENT_LABELS = {"dreamer": "DreamerV3", "director": "Director", "director+wr": "Director+wr"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+# Text extents for layout: plotly measures nothing before drawing, so a figure sizes its margins, rows and line
+# breaks from characters. CHAR_EM bounds a character's width in font sizes; <sup>/<sub> are drawn at SMALL of it.
+CHAR_EM = 0.6
+LINE_EM = 1.3
+SMALL = 0.7
+TITLE_SIZE = 17  # plotly's title font (1.4 x the 12 px default)
+SUBPLOT_TITLE_SIZE = 16  # make_subplots' subplot titles
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+_SMALL_LINE = re.compile(r"\s*<(sup|sub)>(.*)</\1>\s*", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def wrap(text: str, width: int) -> str:
+    """`text` (plotly's pseudo-HTML) with <br> at word boundaries so that no line holds more than `width` characters.
+    A line that is all <sup> or <sub> (drawn at 70%) holds width / 0.7, each of its pieces tagged again; breaks
+    already there stay. A word longer than a line is left whole."""
+    out = []
+    for line in _BREAK.split(str(text)):
+        small = _SMALL_LINE.fullmatch(line)
+        tag, inner = (small.group(1), small.group(2)) if small else (None, line)
+        pieces = textwrap.wrap(inner, max(1, int(width / SMALL) if tag else width), break_long_words=False,
+                               break_on_hyphens=False) or [inner]
+        out += [f"<{tag}>{piece}</{tag}>" for piece in pieces] if tag else pieces
+    return "<br>".join(out)
+
+
+def text_width(text: str, size: float) -> float:
+    """An upper bound on the width in px of the widest line of `text` at font `size`."""
+    widest = 0.0
+    for line in _BREAK.split(str(text)):
+        small = _SMALL_LINE.fullmatch(line)
+        chars = len(_TAG.sub("", line))
+        widest = max(widest, chars * (SMALL if small else 1.0))
+    return widest * CHAR_EM * size
+
+
+def text_height(text: str, size: float) -> float:
+    """The height in px of `text` at font `size`: plotly sets its baselines 1.3 font sizes apart."""
+    return len(_BREAK.split(str(text))) * LINE_EM * size
+
+
+def _chars(px: float, size: float) -> int:
+    """How many characters fit in `px` at font `size`."""
+    return max(8, int(px / (CHAR_EM * size)))
+
+
+def _title(text: str, width: int, top: int, below: float = 0.0, size: float = TITLE_SIZE) -> tuple[str, int]:
+    """(`text` wrapped to the figure's `width`, it starts at 5% of it; the top margin that holds it above `below` px
+    of subplot titles: `top`, or more when the title needs it)."""
+    text = wrap(text, _chars(0.93 * width - 10, size))
+    return text, max(top, math.ceil(below + text_height(text, size) + 24))
+
+
+def _title_layout(text: str, top: int, height: int, below: float = 0.0, size: float = TITLE_SIZE) -> dict:
+    """A layout title centred in the top margin (`top` px of a figure `height` px tall) above `below` px."""
+    return {"text": text, "x": 0.05, "xanchor": "left", "xref": "container", "yref": "container",
+            "y": 1 - (top - below) / 2 / height, "yanchor": "middle", "font": {"size": size}}
+
+
+def _legend_width(names, size: float = 12) -> float:
+    """About the width of a vertical legend of `names` (its symbol, gap and text)."""
+    return max((text_width(n, size) for n in names), default=0.0) + 50
 
 
 def has_chromium() -> bool:
@@ -76,14 +143,20 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
     from plotly.subplots import make_subplots
 
     titles = list(panels)
-    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
     names = list(dict.fromkeys(name for lines in panels.values() for name in lines))
+    width = max(620, 460 * len(titles))
+    # A panel's share of the width left of the legend (its names with "(n=...)"), less the gaps between panels.
+    panel_px = (width - 160 - _legend_width([f"{n} (n=10)" for n in names])) * 0.8 / len(titles)
+    fig = make_subplots(rows=1, cols=len(titles),
+                        subplot_titles=[wrap(t, _chars(panel_px + 20, SUBPLOT_TITLE_SIZE)) for t in titles])
+    below = max(text_height(a.text, SUBPLOT_TITLE_SIZE) for a in fig.layout.annotations) if titles else 0.0
     shown = set()
     for col, panel in enumerate(titles, 1):
         for name, runs in panels[panel].items():
             series = [s for s in ([(r["step"], r[metric]) for r in records if metric in r] for records in runs) if s]
             if not series:
-                fig.add_annotation(text=f"{name}: no {metric} logged yet", showarrow=False, row=1, col=col, x=0.5,
+                fig.add_annotation(text=wrap(f"{name}: no {metric} logged yet", _chars(panel_px, 12)), showarrow=False,
+                                   row=1, col=col, x=0.5,
                                    y=0.95 - 0.08 * names.index(name), xref="x domain", yref="y domain")
                 continue
             grid = np.unique([step for s in series for step, _ in s]).astype(float)  # the steps actually logged
@@ -97,7 +170,9 @@ def curves_figure(panels: dict, metric: str = "episode/return", title: str = "Le
                           annotation_text="threshold", annotation_position="top left")
         fig.update_xaxes(title_text="environment steps", row=1, col=col)
     fig.update_yaxes(title_text=metric, row=1, col=1)
-    fig.update_layout(title=title, template="plotly_white", height=400, width=max(620, 460 * len(titles)))
+    title, top = _title(title, width, 100, below)
+    fig.update_layout(title=_title_layout(title, top, 400, below), template="plotly_white", height=400, width=width,
+                      margin={"t": top})
     return fig
 
 
@@ -144,8 +219,10 @@ def director_diagnostics_figure(runs: dict, title: str = "Director diagnostics")
                                 hovertemplate=f"{label} · {run}<br>%{{x}}: %{{y:.3g}}<extra></extra>", row=1, col=col)
         fig.update_xaxes(title_text="environment steps", row=1, col=col)
     names = " · ".join(f"{dashes[j % len(dashes)]}: {run}" for j, run in enumerate(runs))
-    fig.update_layout(title={"text": f"{title}<br><sup>{names}</sup>"}, template="plotly_white", height=400,
-                      width=300 * len(DIRECTOR_PANELS) + 100, margin={"t": 90})
+    width, below = 300 * len(DIRECTOR_PANELS) + 100, text_height("title", SUBPLOT_TITLE_SIZE)
+    title, top = _title(f"{title}<br><sup>{names}</sup>", width, 90, below)
+    fig.update_layout(title=_title_layout(title, top, 400, below), template="plotly_white", height=400, width=width,
+                      margin={"t": top})
     return fig
 
 
@@ -205,7 +282,8 @@ def generalization_figure(rows: list[dict], train_speeds, task: str = ""):
                                  marker={"size": 14, "symbol": "circle-open", "color": _colour(agent, i),
                                          "line": {"width": 2}}, name=f"{agent}: held-out speeds",
                                  legendgroup=agent))
-    fig.update_layout(title="Return against target speed" + (f" ({task})" if task else ""), template="plotly_white",
+    title, top = _title("Return against target speed" + (f" ({task})" if task else ""), 760, 100)
+    fig.update_layout(title=_title_layout(title, top, 430), template="plotly_white", margin={"t": top},
                       xaxis_title="target speed (m/s)", yaxis_title="mean evaluation return", height=430, width=760)
     return fig
 
@@ -220,8 +298,10 @@ def goal_reward_figure(episode: dict, period: int):
     fig.add_trace(go.Scatter(x=t, y=episode["reward"], name="task reward", line={"color": "#1f77b4"}))
     for step in np.flatnonzero(episode["decision"]):
         fig.add_vline(x=int(step), line={"color": "#bbb", "width": 1})
-    fig.update_layout(title=f"Goal reward within each manager period (grey lines: new goals every K={period} steps)",
-                      template="plotly_white", xaxis_title="time step", yaxis_title="reward", height=360, width=900)
+    title, top = _title(f"Goal reward within each manager period (grey lines: new goals every K={period} steps)",
+                        900, 100)
+    fig.update_layout(title=_title_layout(title, top, 360), template="plotly_white", margin={"t": top},
+                      xaxis_title="time step", yaxis_title="reward", height=360, width=900)
     return fig
 
 
@@ -239,31 +319,49 @@ def image_grid(rows: dict, columns: list, title: str = ""):
         fig.update_yaxes(title_text=label, row=r, col=1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(title=title, template="plotly_white", height=130 * len(labels) + 90,
-                      width=max(500, 110 * len(columns)), margin={"l": 70, "r": 10, "t": 70, "b": 10})
+    width, below = max(500, 110 * len(columns)), text_height("t", SUBPLOT_TITLE_SIZE)
+    title, top = _title(title, width, 70, below)
+    height = 130 * len(labels) + 20 + top
+    fig.update_layout(title=_title_layout(title, top, height, below), template="plotly_white", height=height,
+                      width=width, margin={"l": 70, "r": 10, "t": top, "b": 10})
     return fig
 
 
 def interval_figure(estimates: dict, title: str, xaxis_title: str, reference: float | None = None):
     """A forest plot: one row per label in `estimates` ({label: {"point"|"iqm", "low", "high"}}), the point with its
-    95% CI as a horizontal bar; `reference` (e.g. 0 for a difference, 1 for "as good as random") as a dashed line."""
+    95% CI as a horizontal bar; `reference` (e.g. 0 for a difference, 1 for "as good as random") as a dashed line.
+    Long labels (a claim's measure and verdict) wrap into a label column of at most half the width, each row as tall
+    as its longest label; the whole label is on hover."""
     import plotly.graph_objects as go
 
+    width, size, axis_size = 760, 12, 14
     labels = list(estimates)
+    shown = [wrap(k, _chars(0.5 * width, size)) for k in labels]
+    if len(set(shown)) < len(shown):  # labels that differ only in spacing: keep them apart as given
+        shown = labels
     points = [estimates[k].get("point", estimates[k].get("iqm")) for k in labels]
     # An unbounded interval (too few seeds to reject any shift) is drawn as the point alone.
     lows = [p if estimates[k]["low"] is None else estimates[k]["low"] for k, p in zip(labels, points)]
     highs = [p if estimates[k]["high"] is None else estimates[k]["high"] for k, p in zip(labels, points)]
     colours = [_colour(k.split(":")[0].split(" ")[0], i) for i, k in enumerate(labels)]
     fig = go.Figure(go.Scatter(
-        x=points, y=labels, mode="markers", marker={"size": 11, "color": colours},
+        x=points, y=shown, mode="markers", marker={"size": 11, "color": colours},
         error_x={"type": "data", "symmetric": False, "array": np.subtract(highs, points),
                  "arrayminus": np.subtract(points, lows), "thickness": 2, "width": 6},
-        hovertemplate="%{y}: %{x:.3g}<extra></extra>", showlegend=False))
+        customdata=labels, hovertemplate="%{customdata}: %{x:.3g}<extra></extra>", showlegend=False))
     if reference is not None:
         fig.add_vline(x=reference, line={"color": "#888", "dash": "dash"})
-    fig.update_layout(title=title, template="plotly_white", xaxis_title=xaxis_title, height=120 + 48 * len(labels),
-                      width=760, yaxis={"autorange": "reversed"}, margin={"l": 230})
+    left = math.ceil(max([text_width(k, size) for k in shown] + [40.0])) + 20
+    right = 40
+    axis_title = wrap(xaxis_title, _chars(width - left - right, axis_size))
+    row = max([48.0] + [text_height(k, size) + 14 for k in shown])
+    bottom = math.ceil(44 + text_height(axis_title, axis_size))
+    title, top = _title(title, width, 70)
+    height = math.ceil(top + bottom + row * len(labels))
+    fig.update_layout(title=_title_layout(title, top, height), template="plotly_white", height=height, width=width,
+                      xaxis={"title": {"text": axis_title, "font": {"size": axis_size}}},
+                      yaxis={"autorange": "reversed", "tickfont": {"size": size}},
+                      margin={"l": left, "r": right, "t": top, "b": bottom})
     return fig
 
 
@@ -284,9 +382,22 @@ def claim_seeds_figure(claims: list[dict], title: str = "Each claim, seed by see
 
     cols = min(3, max(1, len(claims)))
     rows = -(-len(claims) // cols)
-    titles = [f"{c['claim'].split(' ', 1)[0]} {c['measure']}<br><sup>{c.get('hierarchy', 'director')}: "
-              f"{c['verdict']}</sup>" for c in claims]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.5 / max(rows, 1))
+    # In px: panels and the gaps between them; each panel title wraps to its panel's width and a little more, and
+    # the gap above a row holds the tallest title and the tick labels of the row above.
+    panel_w, panel_h, gap_x, title_size, font = 250, 220, 80, 13, 11
+    left, right, bottom, ticks = 70, 40, 40, 26
+    chars = _chars(panel_w + 40, title_size)
+    titles = [wrap(f"{c['claim'].split(' ', 1)[0]} {c['measure']}", chars) + "<br>"
+              + wrap(f"<sup>{c.get('hierarchy', 'director')}: {c['verdict']}</sup>", chars) for c in claims]
+    above = max(text_height(t, title_size) for t in titles) + 6
+    width = left + cols * panel_w + (cols - 1) * gap_x + right
+    gap_y = ticks + above
+    plot_h = rows * panel_h + (rows - 1) * gap_y
+    title, top = _title(title, width, 0, above, round(1.4 * font))
+    height = math.ceil(top + plot_h + bottom)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=gap_y / plot_h,
+                        horizontal_spacing=gap_x / (width - left - right))
+    fig.update_annotations(font_size=title_size)
     for i, claim in enumerate(claims):
         row, col = i // cols + 1, i % cols + 1
         finite = [v for agent in ("director", "dreamer") for v in claim[agent] if v is not None]
@@ -308,8 +419,9 @@ def claim_seeds_figure(claims: list[dict], title: str = "Each claim, seed by see
                                 marker={"color": colour, "size": 10, "symbol": "triangle-up"},
                                 hovertemplate=f"{label} seed: censored (never reached)<extra></extra>", row=row,
                                 col=col)
-    fig.update_layout(title=title, template="plotly_white", height=330 * rows, width=330 * cols + 80,
-                      font={"size": 11})
+    fig.update_layout(title=_title_layout(title, top, height, above, round(1.4 * font)), template="plotly_white",
+                      height=height, width=width, font={"size": font},
+                      margin={"l": left, "r": right, "t": top, "b": bottom})
     return fig
 
 
@@ -326,8 +438,11 @@ def performance_profile_figure(profiles: dict, xaxis_title: str, title: str = "P
                                  hoverinfo="skip", showlegend=False, legendgroup=name))
         fig.add_trace(go.Scatter(x=tau, y=p["fraction"], name=name, mode="lines", line={"color": colour},
                                  legendgroup=name))
-    fig.update_layout(title=title, template="plotly_white", xaxis_title=xaxis_title,
-                      yaxis_title="fraction of runs with score > tau", yaxis={"range": [0, 1.02]}, height=400, width=700)
+    title, top = _title(title, 700, 100)
+    fig.update_layout(title=_title_layout(title, top, 400), template="plotly_white", margin={"t": top},
+                      xaxis_title=wrap(xaxis_title, _chars(700 - 80 - 80 - _legend_width(profiles), 14)),
+                      yaxis_title="fraction of runs with score > tau", yaxis={"range": [0, 1.02]}, height=400,
+                      width=700)
     return fig
 
 
@@ -350,6 +465,7 @@ def tracking_figure(rows: list[dict], seed: int):
                                        "width": 1.5}))
     for step in np.flatnonzero(np.diff(target) != 0) + 1:
         fig.add_vline(x=float(step * dt), line={"color": "#bbb", "dash": "dot"})
-    fig.update_layout(title=f"Speed tracking on the switched task (seed {seed})", template="plotly_white",
+    title, top = _title(f"Speed tracking on the switched task (seed {seed})", 900, 100)
+    fig.update_layout(title=_title_layout(title, top, 400), template="plotly_white", margin={"t": top},
                       xaxis_title="time (s)", yaxis_title="forward velocity (m/s)", height=400, width=900)
     return fig
