@@ -55,7 +55,7 @@ def test_holm_across_rows_by_hand():
     assert decided[2]["p_holm"] is None and decided[0]["verdict"] == stats.SUPPORTED
     table = stats.findings_markdown(rows)
     assert table.count("\n") == 5 and "5, 6, 7, 8, 9" in table and "(unbounded at this n)" in table
-    assert "untestable with n = 3 (smallest possible p = 0.1, too large for Holm over the 3 rows" in table
+    assert "untestable with n = 3 (smallest possible p = 0.1) " in table
 
 
 def test_findings_table_escapes_pipes_and_shows_per_seed_values():

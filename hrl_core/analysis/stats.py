@@ -389,7 +389,8 @@ def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
             elif i not in corrected:
                 counts = (f"{n['director']}" if n["director"] == n["dreamer"]
                           else f"{n['director']} vs {n['dreamer']}")
-                why = "" if gated == 1 else f", too large for Holm over the {gated} rows of its family"
+                alone = r["smallest_p"] < alpha  # decidable alone, but not in its family
+                why = f", too large for Holm over the {gated} rows of its family" if alone else ""
                 r["verdict"] = f"{UNTESTABLE} with n = {counts} (smallest possible p = {r['smallest_p']:.2g}{why})"
             elif corrected[i] < alpha:
                 better = r.get("director_better", (r["difference"]["point"] > 0) == r["higher_is_better"])
