@@ -112,11 +112,15 @@ def test_the_registry_answers_what_a_task_is():
 
 
 def test_only_rundir_names_the_run_files():
-    """config.json, summary.json, metrics.jsonl and the eval_* files are rundir.py's; elsewhere they may appear
-    only in a command's help text."""
+    """config.json, summary.json, metrics.jsonl and the eval_* files are rundir.py's; elsewhere in hrl_core they may
+    appear only in a command's help text, and no notebook's code names them."""
     pattern = re.compile(r"config\.json|summary\.json|metrics\.jsonl|eval_")
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in sorted((ROOT / "hrl_core").rglob("*.py")) if path.name != "rundir.py"
              for number, line in enumerate(path.read_text().splitlines(), 1)
              if pattern.search(line) and "help=" not in line]
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):  # notebooks read runs through rundir too
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        found += [f"{path.relative_to(ROOT)}: {line.strip()}" for c in cells
+                  for line in "".join(c["source"]).splitlines() if pattern.search(line)]
     assert found == []
