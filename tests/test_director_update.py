@@ -243,7 +243,7 @@ def test_finetuning_inherits_the_source_update(tmp_path):
     assert study.update_options(tmp_path) == {**LEGACY_DIRECTOR, "director_critic": "ema", "critic_target_every": 100,
                                               "worker_baseline": "stop", "worker_rewards": "goal=1",
                                               "worker_critics": "separate", "worker_extrinsic": 0.0,
-                                              "image_size": 32}
+                                              "goal_context": False, "image_size": 32}
     (tmp_path / "config.json").write_text(json.dumps({"task": "maze_train", "agent": "dreamer", "seed": 0,
                                                       "env_options": {},
                                                       "config": vars(make_config("cpu", agent="dreamer"))}))
