@@ -28,7 +28,7 @@ def cmd_render(args) -> int:
     import numpy as np
 
     from hrl_core.envs import make_env
-    from hrl_core.viz.frames import save_frames
+    from hrl_core.envs.frames import save_frames
 
     env = make_env(args.task, seed=args.seed, **dict(args.option))
     rng = np.random.default_rng(args.seed)

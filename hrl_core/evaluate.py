@@ -143,7 +143,7 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     result = {"logdir": str(logdir), "agent": run.spec.agent, "task": task, "env_options": options, "split": split,
               "policy": policy, "step": run.step, "results": rows}
     if frames is not None:
-        from hrl_core.viz.frames import save_frames
+        from hrl_core.envs.frames import save_frames
 
         images, speed = [], rows[0]["speed"]
         evaluate(agent, state, task, split, 1, options, seed=seed,

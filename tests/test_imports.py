@@ -1,5 +1,5 @@
-"""The package's import structure: no import cycle (module-level or inside functions), and importing it does no
-work (environment worker processes import it without JAX)."""
+"""The package's import structure: no import cycle (module-level or inside functions), no import that points back up
+its layers, and importing it does no work (environment worker processes import it without JAX)."""
 
 import ast
 import subprocess
@@ -72,6 +72,53 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The package's layers, bottom up: a module imports only from its own layer or those below (so a plotting helper
+# never reaches into training, nor an environment into the agents). A name covers its submodules unless a longer
+# name places them; the package's root is its own name only.
+LAYERS = [
+    ("base", ["hrl_core", "hrl_core.validation", "hrl_core.gpu", "hrl_core.checkpoint", "hrl_core.replay",
+              "hrl_core.cpu_study", "hrl_core.analysis", "hrl_core.analysis.stats", "hrl_core.envs.base",
+              "hrl_core.envs.frames", "hrl_core.envs.rendering"]),
+    ("environments and networks", ["hrl_core.envs", "hrl_core.config", "hrl_core.conv", "hrl_core.nets",
+                                   "hrl_core.world_model", "hrl_core.batches"]),
+    ("agents", ["hrl_core.agents"]),
+    ("runs", ["hrl_core.rundir", "hrl_core.group", "hrl_core.evaluate", "hrl_core.train", "hrl_core.executor",
+              "hrl_core.analysis.horizon", "hrl_core.analysis.composition", "hrl_core.analysis.goals"]),
+    ("study", ["hrl_core.claims", "hrl_core.calibration", "hrl_core.findings", "hrl_core.study", "hrl_core.series",
+               "hrl_core.bench", "hrl_core.viz"]),
+    ("interface", ["hrl_core.commands", "hrl_core.cli", "hrl_core.__main__"]),
+]
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of the longest name that covers `module` (None: no layer places it)."""
+    best, depth = None, -1
+    for i, (_, names) in enumerate(LAYERS):
+        for name in names:
+            covers = module == name or (name != "hrl_core" and module.startswith(name + "."))
+            if covers and name.count(".") > depth:
+                best, depth = i, name.count(".")
+    return best
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+                  for m, targets in graph.items() for t in targets if layer_of(t) > layer_of(m))
+
+
+def test_every_module_has_a_layer_and_no_import_points_back_up():
+    graph = import_graph()
+    unplaced = sorted(m for m in graph if layer_of(m) is None)
+    assert not unplaced, f"place these modules in tests/test_imports.py's LAYERS: {unplaced}"
+    assert upward_imports(graph) == []
+
+
+def test_the_layer_check_finds_an_import_that_points_up():
+    graph = {"hrl_core.envs.maze": {"hrl_core.agents.director"}, "hrl_core.agents.director": {"hrl_core.nets"}}
+    assert upward_imports(graph) == ["hrl_core.envs.maze (environments and networks) imports "
+                                     "hrl_core.agents.director (agents)"]
 
 
 def test_importing_the_package_and_its_environments_does_no_work():

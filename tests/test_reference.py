@@ -178,3 +178,13 @@ def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, mess
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr
     assert sorted(p.name for p in (copy / "finetune").iterdir()) == before
+
+
+def test_notebook_03_opens_on_the_reference_director():
+    """Opened in JupyterLab with no parameter changed, 03 decodes the goals of a trained reference Director (one
+    whose learned state is stored), not those of a tiny run that has to be trained first."""
+    defaults = papermill_defaults("03_goal_decoding")
+    runs = (series.NOTEBOOK_DIR / defaults["runs"]).resolve()
+    assert runs == REFERENCE.resolve()
+    run = runs / f"{defaults['task']}-{defaults['agent']}-s{defaults['seed']}"
+    assert (run / "ckpt").is_dir() and any((run / "ckpt").iterdir()), f"{run} stores no learned state"
