@@ -39,7 +39,7 @@ def document(rows: list[dict], missing: list[str], title: str) -> str:
     means, and what was not run."""
     from hrl_core.analysis import stats
 
-    lines = [f"# {title}", ""]
+    lines, gates = [f"# {title}", ""], {}  # gate notes numbered once across both tables
     if not rows:
         lines += ["No claim was evaluated.", ""]
     for family, text in ((stats.PRIMARY, "Primary family: one row per claim of the study, pre-registered "
@@ -48,15 +48,16 @@ def document(rows: list[dict], missing: list[str], title: str) -> str:
                           "Holm across these rows")):
         members = [r for r in rows if r.get("family", stats.PRIMARY) == family]
         if members:
-            lines += [f"## {text}", "", stats.findings_markdown(members), ""]
+            lines += [f"## {text}", "", stats.findings_markdown(members, gates=gates), ""]
     lines += ["Each run is one number (its mean over speeds, mazes and episodes); the per-seed values are listed. "
              "p: two-sided exact permutation test of the difference in means across seeds; in brackets, Holm-"
              "corrected within the row's family, over the rows of the family that were tested. A verdict is "
              f'"{stats.SUPPORTED}" or "{stats.CONTRADICTED}" only when the corrected p < {stats.ALPHA} and both '
              "agents passed the gate on the skill the claim starts from, checked before the treatment; "
              f'"{stats.UNTESTABLE}" when even complete separation of every row of its family could not pass Holm '
-             f'at {stats.ALPHA}; "{stats.NOT_LEARNED}" when an agent failed the gate. The interval is the exact '
-             "permutation test inverted (every shift it does not reject; unbounded where it cannot reject). "
+             f'at {stats.ALPHA}; "{stats.NOT_LEARNED}" when an agent failed the gate (its note under the table '
+             "says how; a row that its seed counts could not decide either way says so too). The interval is the "
+             "exact permutation test inverted (every shift it does not reject; unbounded where it cannot reject). "
              "Steps to a threshold are censored for runs that "
              "never reach it (listed as censored): that row is tested on ranks, censored runs tying above every "
              "run that reached it, and its effect is P(Director better).", ""]

@@ -205,3 +205,21 @@ def test_one_run_per_agent_is_untestable():
     assert claim["runs"] == {"director": 1, "dreamer": 1} and claim["verdict"].startswith(stats.UNTESTABLE)
     assert claim["difference"]["point"] == pytest.approx(9.0)
     assert "9 [-inf, inf] (95% permutation interval over seeds (unbounded at this n))" in stats.findings_markdown([claim])
+
+
+def test_findings_cells_stay_short_with_each_gate_a_numbered_note():
+    """A failed gate's text is a note under its table, numbered once across the document's tables; a gated row
+    that its seed counts could never decide says "untestable with n = 2" beside the gate; no cell runs long."""
+    gate = "dreamer did not track the target speed: error 0.9 of it [0.84, 0.95], slope 0.0057 [0.0011, 0.01] " * 2
+    gated = stats.claim_row("(2a) held-out", "m", [1.0, 2.0], [1.0, 2.0], True, False, "tiny", reps=REPS, gate=gate,
+                            family=stats.PRIMARY)
+    other = {**gated, "family": stats.SECONDARY}
+    decidable = stats.claim_row("(b) x", "m", [5.0, 6, 7, 8, 9], [0.0, 1, 2, 3, 4], True, False, "tiny", reps=REPS,
+                                gate="director did not learn")
+    rows = [{**r, "notebook": "04_generalization"} for r in (gated, other, decidable)]
+    text = findings.document(stats.decide(rows), [], "Findings (test)")
+    assert text.count("not learned (gate 1); untestable with n = 2 (smallest possible p = 0.33)") == 2
+    assert "| not learned (gate 2) |" in text  # 5 vs 5 could decide it: the gate alone stops it
+    assert text.count(f"- gate 1: {gate}") == 2 and text.count("- gate 2: director did not learn") == 1
+    cells = [c.strip() for line in text.splitlines() if line.startswith("| (") for c in line.strip("|").split(" | ")]
+    assert cells and max(map(len, cells)) <= 120

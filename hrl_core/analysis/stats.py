@@ -387,11 +387,9 @@ def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
             if not r["learned"]:
                 r["verdict"] = f"{NOT_LEARNED} ({r['gate']})" if r.get("gate") else NOT_LEARNED
             elif i not in corrected:
-                counts = (f"{n['director']}" if n["director"] == n["dreamer"]
-                          else f"{n['director']} vs {n['dreamer']}")
                 alone = r["smallest_p"] < alpha  # decidable alone, but not in its family
                 why = f", too large for Holm over the {gated} rows of its family" if alone else ""
-                r["verdict"] = f"{UNTESTABLE} with n = {counts} (smallest possible p = {r['smallest_p']:.2g}{why})"
+                r["verdict"] = untestable_text(r, why)
             elif corrected[i] < alpha:
                 better = r.get("director_better", (r["difference"]["point"] > 0) == r["higher_is_better"])
                 r["verdict"] = SUPPORTED if better else CONTRADICTED
@@ -400,31 +398,53 @@ def decide(rows: list[dict], alpha: float = ALPHA) -> list[dict]:
     return rows
 
 
+def untestable_text(row: dict, why: str = "") -> str:
+    """"untestable with n = N (smallest possible p = ...)" for a row whose seed counts cannot reach p < alpha."""
+    n = row["runs"]
+    counts = f"{n['director']}" if n["director"] == n["dreamer"] else f"{n['director']} vs {n['dreamer']}"
+    return f"{UNTESTABLE} with n = {counts} (smallest possible p = {row['smallest_p']:.2g}{why})"
+
+
 def _num(v: float | None, none: str = "censored") -> str:
     if v is None:
         return none
     return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def findings_markdown(rows, complete: bool = True) -> str:
+def findings_markdown(rows, complete: bool = True, gates: dict | None = None) -> str:
     """A markdown table of claim rows, decided together (Holm within each family of exactly these rows). With
     `complete` False (a notebook's own rows, not the whole study), the verdicts are marked uncorrected: the study's
-    are the ones notebook 07 decides over every row of each family."""
+    are the ones notebook 07 decides over every row of each family.
+
+    Cells stay short: a failed gate's full text is a numbered note under the table ("not learned (gate 1)"), and a
+    row whose seed counts could never decide it says so beside the gate. `gates` (gate text -> number) numbers the
+    notes across several tables of one document."""
     head = ["claim", "family", "hierarchy", "measure", "hierarchy per seed", "DreamerV3 per seed",
             "effect [interval]", "p (Holm)", "verdict", "scale"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    gates = {} if gates is None else gates
+    used = []
     for r in decide(rows):
         d = r["difference"]
         p = f"{r['p']:.2g}" + (f" ({r['p_holm']:.2g})" if r["p_holm"] is not None else " (not tested)")
         hierarchy = r.get("hierarchy", "director")
-        verdict = r["verdict"] if complete else f"{r['verdict']} (uncorrected, see 07)"
+        verdict = r["verdict"]
+        if not r["learned"] and r.get("gate"):
+            number = gates.setdefault(r["gate"], len(gates) + 1)
+            used += [number] if number not in used else []
+            verdict = f"{NOT_LEARNED} (gate {number})"
+            if r["smallest_p"] >= ALPHA:
+                verdict += f"; {untestable_text(r)}"
+        verdict = verdict if complete else f"{verdict} (uncorrected, see 07)"
         cells = [r["claim"], r.get("family", PRIMARY), hierarchy, r["measure"],
                  ", ".join(_num(v) for v in r["director"]), ", ".join(_num(v) for v in r["dreamer"]),
                  ("" if r.get("censored") else f"{hierarchy} - DreamerV3 ")
                  + f"{_num(d['point'])} [{_num(d['low'], '-inf')}, {_num(d['high'], 'inf')}] ({d['label']})", p,
                  verdict, r["scale"]]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    by_number = {n: text for text, n in gates.items()}
+    notes = [f"- gate {n}: {by_number[n]}" for n in sorted(used)]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def _same_tasks(x: np.ndarray, y: np.ndarray) -> None:
