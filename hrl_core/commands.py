@@ -174,8 +174,7 @@ def cmd_notebooks(args) -> int:
 
     try:
         executed = run_series(args.preset, args.only, args.out, _options(args.param), progress=not args.no_progress,
-                              runs=args.runs, executor=args.executor, address=args.address,
-                              max_parallel=args.max_parallel)
+                              runs=args.runs, placement=_placement(args, keep_own=True))
     except NotebookFailed as err:
         print(f"hrl notebooks: error: {err}", file=sys.stderr)
         return 1
@@ -201,6 +200,16 @@ def register_notebooks(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_notebooks)
     register_grid(sub)
+
+
+def _placement(args, keep_own: bool = False):
+    """The Placement that --executor, --address and --max-parallel name (validated here, before anything starts);
+    with `keep_own` and none of them given, None (each notebook keeps its own)."""
+    from hrl_core.executor import Placement
+
+    if keep_own and (args.executor, args.address, args.max_parallel) == (None, None, None):
+        return None
+    return Placement(args.executor or "local", args.address, args.max_parallel)
 
 
 def add_executor_flags(p) -> None:
@@ -236,7 +245,7 @@ def cmd_grid(args) -> int:
         paths = train_grid(args.runs, args.tasks, args.agents, args.seeds, args.steps, preset=args.preset,
                            time_limits=_options(args.time_limit), task_options=task_options,
                            progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                           executor=args.executor or "local", address=args.address, max_parallel=args.max_parallel,
+                           placement=_placement(args),
                            vectorize={"auto": None, "on": True, "off": False}[args.vectorize])
     except GridFailed as err:
         print(f"hrl grid: error: {err}", file=sys.stderr)

@@ -51,28 +51,47 @@ class Job:
     steps: int | None = None
 
 
-def check_options(executor: str = "local", address: str | None = None, max_parallel: int | None = None) -> None:
-    """Raises ValueError naming a bad option, before anything starts."""
-    check_choice("executor", executor, EXECUTORS)
-    if max_parallel is not None:
-        check_positive("max_parallel", max_parallel)
-    if executor == "local":
-        for name, value in (("address", address), ("max_parallel", max_parallel)):
-            if value is not None:
-                raise ValueError(f"{name}={value!r} is not valid with executor='local' (one run at a time in this "
-                                 "process); it is an option of executor='ray'")
-    elif not (address in (None, "local", "auto") or re.fullmatch(r"(ray://)?[\w.-]+:\d+", str(address))):
-        raise ValueError(f"address={address!r} is not valid; allowed values: None or 'local' (start a Ray on this "
-                         "machine), 'auto' (the cluster this machine is a node of), 'ray://HOST:PORT' (Ray Client) "
-                         "or 'HOST:PORT' (the head node's GCS)")
+@dataclass(frozen=True)
+class Placement:
+    """Where a grid's runs execute, validated when it is made (a bad option raises ValueError naming itself before
+    anything starts): `executor` "local" or "ray"; with ray, `address` (None or "local" starts a Ray on this
+    machine, "auto" joins the cluster this machine is a node of, "ray://HOST:PORT" or "HOST:PORT" a remote one) and
+    `max_parallel` (the most runs at once; None: as many as the cluster has room for)."""
+    executor: str = "local"
+    address: str | None = None
+    max_parallel: int | None = None
+
+    def __post_init__(self):
+        check_choice("executor", self.executor, EXECUTORS)
+        if self.max_parallel is not None:
+            check_positive("max_parallel", self.max_parallel)
+        if self.executor == "local":
+            for name, value in (("address", self.address), ("max_parallel", self.max_parallel)):
+                if value is not None:
+                    raise ValueError(f"{name}={value!r} is not valid with executor='local' (one run at a time in "
+                                     "this process); it is an option of executor='ray'")
+        elif not (self.address in (None, "local", "auto")
+                  or re.fullmatch(r"(ray://)?[\w.-]+:\d+", str(self.address))):
+            raise ValueError(f"address={self.address!r} is not valid; allowed values: None or 'local' (start a Ray "
+                             "on this machine), 'auto' (the cluster this machine is a node of), 'ray://HOST:PORT' "
+                             "(Ray Client) or 'HOST:PORT' (the head node's GCS)")
+
+    @property
+    def local(self) -> bool:
+        return self.executor == "local"
 
 
-def run_jobs(jobs: list[Job], executor: str = "local", address: str | None = None, max_parallel: int | None = None,
-             progress: bool = True, desc: str = "runs", folders: Iterable = (), files: Iterable = ()) -> list:
-    """Runs every job and returns their results in order. With `ray`, `folders` (written by the runs) and `files`
-    (read by them) must be visible to every node; see the module's docstring for retries and failures."""
-    check_options(executor, address, max_parallel)
-    if executor == "local":
+LOCAL = Placement()
+
+
+def run_jobs(jobs: list[Job], placement: Placement = LOCAL, progress: bool = True, desc: str = "runs",
+             folders: Iterable = (), files: Iterable = ()) -> list:
+    """Runs every job where `placement` says and returns their results in order. With `ray`, `folders` (written by
+    the runs) and `files` (read by them) must be visible to every node; see the module's docstring for retries and
+    failures."""
+    if not isinstance(placement, Placement):
+        raise TypeError(f"placement={placement!r} is not valid; it must be an hrl_core.executor.Placement")
+    if placement.local:
         from tqdm.auto import tqdm
 
         return [job.fn(**job.kwargs) for job in tqdm(jobs, desc=desc, disable=not progress)]
@@ -82,10 +101,10 @@ def run_jobs(jobs: list[Job], executor: str = "local", address: str | None = Non
 
     started = not ray.is_initialized()  # a Ray the caller connected (a notebook, a test) is used as it is
     if started:
-        connect(address)
+        connect(placement.address)
     try:
         check_shared(folders, files)
-        return _run_on_ray(jobs, max_parallel, progress, desc)
+        return _run_on_ray(jobs, placement.max_parallel, progress, desc)
     finally:
         if started:
             ray.shutdown()

@@ -12,10 +12,12 @@ copies into OUT/runs so that 05 reads its fine-tuning runs' curves and evaluatio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
+from hrl_core.executor import Placement
 from hrl_core.validation import check_keys
 
 NOTEBOOKS = ("01_train", "02_horizon_analysis", "03_goal_decoding", "04_generalization", "05_finetune_ablation",
@@ -126,12 +128,12 @@ def reference_settings(runs: str | Path) -> dict:
 
 
 def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, overrides: dict | None = None,
-               progress: bool = True, runs: str | Path | None = None, executor: str | None = None,
-               address: str | None = None, max_parallel: int | None = None) -> list[Path]:
+               progress: bool = True, runs: str | Path | None = None,
+               placement: Placement | None = None) -> list[Path]:
     """Executes the selected notebooks in order; returns the executed copies. Stops at the first failure.
 
-    `executor`, `address` and `max_parallel` reach the notebooks that run grids (their parameters of those names;
-    see hrl_core/executor.py); None keeps each notebook's own.
+    `placement` (hrl_core/executor.py) reaches the notebooks that run grids, as their parameters `executor`,
+    `address` and `max_parallel`, from which each builds its Placement; None keeps each notebook's own.
 
     With `runs` (a folder of trained runs with a SERIES_FILE, such as the repository's reference/), the series
     analyses those runs instead of training its own: the preset and default parameters come from that file, 01 is
@@ -140,10 +142,10 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     import papermill
 
     from hrl_core.config import PRESETS
-    from hrl_core.executor import check_options
     from hrl_core.validation import check_choice
 
-    check_options(executor or "local", address, max_parallel)
+    if placement is not None and not isinstance(placement, Placement):
+        raise TypeError(f"placement={placement!r} is not valid; it must be an hrl_core.executor.Placement or None")
     settings = {}
     if runs is not None:
         runs = Path(runs).resolve()
@@ -160,8 +162,7 @@ def run_series(preset: str = "tiny", only=None, out: str | Path | None = None, o
     out.mkdir(parents=True, exist_ok=True)
     if runs is not None:
         copy_stored_runs(runs, out / "runs")
-    flags = {k: v for k, v in (("executor", executor), ("address", address), ("max_parallel", max_parallel))
-             if v is not None}
+    flags = {} if placement is None else dataclasses.asdict(placement)
     executed = []
     for name in names:
         target = out / f"{name}.ipynb"

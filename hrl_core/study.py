@@ -15,6 +15,7 @@ import numpy as np
 
 from hrl_core.claims import MIN_RANDOM_SUCCESS, learned_from_rows, steps_to_threshold, tracking_from_rows
 from hrl_core.config import DIRECTORS
+from hrl_core.executor import LOCAL, Job, Placement, run_jobs
 from hrl_core.rundir import require_run, run_path
 
 # Fine-tuning variants: (agent, parts that learn, start from the trained run?). Frozen parts keep their parameters.
@@ -79,16 +80,14 @@ def _groups(logdirs: dict, steps: int, vectorize: bool, apart=None) -> list[list
 
 def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", time_limits: dict | None = None,
                task_options: dict | None = None, progress: bool = True, checkpoint_every: int | None = None,
-               executor: str = "local", address: str | None = None, max_parallel: int | None = None,
-               vectorize: bool | None = None) -> list[Path]:
+               placement: Placement = LOCAL, vectorize: bool | None = None) -> list[Path]:
     """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
     options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). With `vectorize` (see `vectorized`) the
     seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20
-    checkpoints a run) bounds what a lost worker costs. `executor` ("local" or "ray"), `address` and
-    `max_parallel` say where the processes execute (hrl_core/executor.py)."""
+    checkpoints a run) bounds what a lost worker costs. `placement` says where the processes execute
+    (hrl_core/executor.py)."""
     from dataclasses import replace
 
-    from hrl_core.executor import run_jobs
     from hrl_core.rundir import RunSpec
 
     paths, jobs = [], []
@@ -100,14 +99,13 @@ def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", tim
             schedule = replace(schedule, checkpoint_every=checkpoint_every)
         for group in _groups(logdirs, steps, vectorized(vectorize)):
             specs = {logdirs[seed]: RunSpec.create(task, agent, seed, preset, options) for seed in group}
-            jobs.append(_training_job(specs, schedule, progress and executor == "local"))
-    run_jobs(jobs, executor, address, max_parallel, progress, desc="runs", folders=[runs])
+            jobs.append(_training_job(specs, schedule, progress and placement.local))
+    run_jobs(jobs, placement, progress, desc="runs", folders=[runs])
     return paths
 
 
 def _training_job(specs: dict, schedule, progress: bool):
     """A grid's job that trains one group of runs {folder: spec} (`train.train_seeds`, resuming)."""
-    from hrl_core.executor import Job
     from hrl_core.train import train_seeds
 
     folders = list(specs)
@@ -131,21 +129,19 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
 
 
 def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True,
-                  splits=("train", "ood"), executor: str = "local", address: str | None = None,
-                  max_parallel: int | None = None, reuse: bool = True) -> list[dict]:
+                  splits=("train", "ood"), placement: Placement = LOCAL, reuse: bool = True) -> list[dict]:
     """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py).
-    `executor`, `address` and `max_parallel` say where the evaluations execute (hrl_core/executor.py). With `reuse`
+    `placement` says where the evaluations execute (hrl_core/executor.py). With `reuse`
     a run's stored evaluation that is exactly this one (same checkpoint, task, options, policy and episodes, e.g.
     the reference runs' `hrl eval` files) is read instead of recomputed; nothing is ever written into the runs."""
     from hrl_core.evaluate import evaluate_run
-    from hrl_core.executor import Job, run_jobs
 
     grid = [(a, s, split) for a in agents for s in seeds for split in splits]
     jobs = [Job(f"{task}-{agent}-s{seed} {split}", evaluate_run,
                 dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy,
                      write=False, reuse=reuse))
             for agent, seed, split in grid]
-    results = run_jobs(jobs, executor, address, max_parallel, progress, desc="evaluations", folders=[runs])
+    results = run_jobs(jobs, placement, progress, desc="evaluations", folders=[runs])
     return [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"],
              "returns": r["returns"], **{k: r[k] for k in ("forward_speeds", "mean_forward_speed") if k in r}}
             for (agent, seed, split), result in zip(grid, results) for r in result["results"]]
@@ -216,17 +212,15 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
 
 def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
                   preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
-                  out_runs=None, executor: str = "local", address: str | None = None,
-                  max_parallel: int | None = None, vectorize: bool | None = None,
+                  out_runs=None, placement: Placement = LOCAL, vectorize: bool | None = None,
                   evaluation: tuple | None = FINETUNE_EVALUATION) -> dict:
     """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
     (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
     inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
     `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
-    `executor`, `address` and `max_parallel` say where the runs execute (hrl_core/executor.py); `vectorize` as in
+    `placement` says where the runs execute (hrl_core/executor.py); `vectorize` as in
     `train_grid`. `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to threshold
     are read (`finetune_results`); None: none."""
-    from hrl_core.executor import run_jobs
     from hrl_core.rundir import RunSpec, read_spec
     from hrl_core.validation import check_choice
 
@@ -259,8 +253,8 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
                                                    sources[agent, seed] if start else None) for seed in group}
             specs = {logdir: spec for logdir, spec in specs.items() if not finished_as(logdir, spec, steps)}
             if specs:
-                jobs.append(_training_job(specs, schedule, progress and executor == "local"))
-    run_jobs(jobs, executor, address, max_parallel, progress, desc="fine-tune variants", folders=[out_runs or runs],
+                jobs.append(_training_job(specs, schedule, progress and placement.local))
+    run_jobs(jobs, placement, progress, desc="fine-tune variants", folders=[out_runs or runs],
              files=list(sources.values()))
     return paths
 

@@ -2,6 +2,7 @@
 is retried and resumes from its checkpoint with neither lost nor repeated log rows; a run that raises is reported
 by name while the others finish. Ray runs are tiny dreamer runs of 200 steps on a local Ray with 2 CPUs."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -52,17 +53,21 @@ def run_dirs(runs):
     return sorted(p for p in Path(runs).iterdir() if p.is_dir())
 
 
-def test_executor_options_are_checked():
+def test_placement_options_are_checked_when_it_is_made():
     with pytest.raises(ValueError, match="executor='dask' is not valid; allowed values: local, ray"):
-        executor.run_jobs([], executor="dask")
+        executor.Placement("dask")
     with pytest.raises(ValueError, match="address='auto' is not valid with executor='local'"):
-        executor.run_jobs([], address="auto")
+        executor.Placement(address="auto")
     with pytest.raises(ValueError, match="max_parallel=0 is not valid; it must be a positive integer"):
-        executor.run_jobs([], executor="ray", max_parallel=0)
+        executor.Placement("ray", max_parallel=0)
     with pytest.raises(ValueError, match="address='http://head:6379' is not valid; allowed values: None or 'local'"):
-        executor.run_jobs([], executor="ray", address="http://head:6379")
+        executor.Placement("ray", "http://head:6379")
     for address in (None, "local", "auto", "ray://head-node:10001", "10.0.0.2:6379"):
-        executor.check_options("ray", address, 2)
+        assert executor.Placement("ray", address, 2).address == address
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        executor.LOCAL.executor = "ray"
+    with pytest.raises(TypeError, match="placement='ray' is not valid; it must be an hrl_core.executor.Placement"):
+        executor.run_jobs([], "ray")
 
 
 def test_shared_path_check_names_what_a_node_cannot_read(tmp_path):
@@ -94,7 +99,8 @@ def test_cli_passes_executor_flags(monkeypatch):
     seen = {}
     monkeypatch.setattr(series, "run_series", lambda *a, **k: seen.update(k) or [])
     assert cli.main(["notebooks", "--executor", "ray", "--address", "auto", "--max-parallel", "2"]) == 0
-    assert (seen["executor"], seen["address"], seen["max_parallel"]) == ("ray", "auto", 2)
+    assert seen["placement"] == executor.Placement("ray", "auto", 2)
+    assert cli.main(["notebooks"]) == 0 and seen["placement"] is None  # each notebook keeps its own
     monkeypatch.setattr(study, "train_grid", lambda *a, **k: seen.update(grid=(a, k)) or [])
     assert cli.main(["grid", "--tasks", "maze_train", "--agents", "director", "--seeds", "0", "1", "--steps", "9",
                      "--runs", "r", "--time-limit", "maze_train=2.0", "--task-option", "maze_train:body=ball",
@@ -102,7 +108,9 @@ def test_cli_passes_executor_flags(monkeypatch):
     args, options = seen["grid"]
     assert args == ("r", ["maze_train"], ["director"], [0, 1], 9)
     assert options["time_limits"] == {"maze_train": 2.0} and options["task_options"] == {"maze_train": {"body": "ball"}}
-    assert (options["executor"], options["address"], options["max_parallel"]) == ("ray", None, 3)
+    assert options["placement"] == executor.Placement("ray", None, 3)
+    assert cli.main(["grid", "--tasks", "maze_train", "--agents", "dreamer", "--seeds", "0", "--steps", "9",
+                     "--runs", "r", "--max-parallel", "3"]) == 2  # refused before anything starts: a ray option
 
 
 @pytest.mark.slow
@@ -113,7 +121,7 @@ def test_failing_run_is_reported_and_the_others_finish(tmp_path, ray_env):
     with pytest.raises(executor.GridFailed, match=r"1 of 2 runs failed") as failed:
         study.train_grid(tmp_path, ["walker_speed", "cheetah_speed"], ["dreamer"], [0], 60,
                          time_limits={"walker_speed": 2.0}, task_options={"cheetah_speed": {"time_limit": -1.0}},
-                         progress=False, executor="ray")
+                         progress=False, placement=executor.Placement("ray"))
     assert list(failed.value.failures) == ["cheetah_speed-dreamer-s0"]
     assert "ValueError: time_limit=-1.0 is not valid" in str(failed.value)
     summary = json.loads((tmp_path / "walker_speed-dreamer-s0" / "summary.json").read_text())
@@ -123,7 +131,7 @@ def test_failing_run_is_reported_and_the_others_finish(tmp_path, ray_env):
 
 @pytest.mark.slow
 def test_ray_grid_matches_local(tmp_path, local_ray, local_runs):
-    study.train_grid(tmp_path, **GRID, executor="ray")
+    study.train_grid(tmp_path, **GRID, placement=executor.Placement("ray"))
     assert [p.name for p in run_dirs(tmp_path)] == [p.name for p in run_dirs(local_runs)]
     for ours, theirs in zip(run_dirs(tmp_path), run_dirs(local_runs)):
         rows, expected = read_metrics(ours), read_metrics(theirs)
@@ -167,7 +175,7 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, loca
     killer = threading.Thread(target=kill_after_checkpoint, daemon=True)
     killer.start()
     try:
-        study.train_grid(tmp_path, **{**GRID, "seeds": [0]}, executor="ray")
+        study.train_grid(tmp_path, **{**GRID, "seeds": [0]}, placement=executor.Placement("ray"))
     finally:
         deadline = 0
         killer.join()
