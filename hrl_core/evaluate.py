@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from hrl_core.agents.common import POLICY_MODES, policy_obs
+from hrl_core.envs.seeds import EVALUATION_OFFSET
 from hrl_core.validation import check_choice
 
 EVAL_POLICIES = (*POLICY_MODES, "random")
@@ -120,13 +121,12 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
                  frames: str | Path | None = None, write: bool = True, reuse: bool = False) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
-    offset by 20000 from the run's seed; writes the result into the run (`rundir.evaluation_path`), or to `out`
-    (nothing with write=False, which the study's grids use so that reading a run,
-    such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly the same
-    episodes. `frames`
-    (.png strip or .gif) saves the frames of the first evaluation episode of the first speed, replayed with the same
-    seeds. With reuse=True (and no other task, options or frames) an identical stored evaluation
-    (`stored_evaluation`) is returned instead of being computed again."""
+    offset by EVALUATION_OFFSET (`envs/seeds.py`) from the run's seed; writes the result into the run
+    (`rundir.evaluation_path`), or to `out` (nothing with write=False, which the study's grids use so that reading
+    a run, such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly
+    the same episodes. `frames` (.png strip or .gif) saves the frames of the first evaluation episode of the first
+    speed, replayed with the same seeds. With reuse=True (and no other task, options or frames) an identical stored
+    evaluation (`stored_evaluation`) is returned instead of being computed again."""
     from hrl_core.rundir import evaluation_path, load_agent, write_evaluation
 
     check_choice("split", split, ("train", "ood"))
@@ -138,7 +138,7 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     agent, state, run = load_agent(logdir)
     task = task or run.spec.task
     options = {**run.spec.env_options, **(env_options or {})}
-    seed = run.spec.seed + 20_000
+    seed = run.spec.seed + EVALUATION_OFFSET
     rows = evaluate(agent, state, task, split, episodes, options, seed=seed, policy=policy)
     result = {"logdir": str(logdir), "agent": run.spec.agent, "task": task, "env_options": options, "split": split,
               "policy": policy, "step": run.step, "results": rows}

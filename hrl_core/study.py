@@ -15,6 +15,7 @@ import numpy as np
 
 from hrl_core.claims import MIN_RANDOM_SUCCESS, learned_from_rows, steps_to_threshold, tracking_from_rows
 from hrl_core.config import DIRECTORS
+from hrl_core.envs.seeds import EVALUATION_OFFSET, HORIZON_OFFSET
 from hrl_core.executor import LOCAL, Job, Placement, run_jobs
 from hrl_core.rundir import require_run, run_path
 
@@ -288,9 +289,10 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule switches to,
     held for the whole episode: its fixed-speed error over the same steps (analysis/composition.fixed_speed_error).
 
-    Environment seeds are the run's seed + 20000, as in every evaluation. One row per (agent, seed): its summary
-    (analysis/composition.summarize, plus "fixed_error" for trained runs; Director's code change window is 2K steps
-    after each switch), each episode's return, and the first episode's target and velocity for plotting.
+    Environment seeds are the run's seed + EVALUATION_OFFSET (`envs/seeds.py`), as in every evaluation. One row
+    per (agent, seed): its summary (analysis/composition.summarize, plus "fixed_error" for trained runs;
+    Director's code change window is 2K steps after each switch), each episode's return, and the first episode's
+    target and velocity for plotting.
 
     A row stored in its run with the same parameters and step (`rundir.stored_analysis`; the random policy's in the
     run of agents[0]) is read instead of computed; store=True writes each computed row into its run."""
@@ -321,9 +323,10 @@ def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
                if k in ("action_repeat", "size", "conditioning", "speed_set")}
 
     def rollouts(speeds):
-        env = make_env(composed_task(spec.task), seed=seed + 20_000, schedule=speeds, time_limit=params["time_limit"],
-                       **options)
-        out = composition.switch_rollouts(ag, state, env, params["episodes"], seed + 20_000, params["policy"])
+        env = make_env(composed_task(spec.task), seed=seed + EVALUATION_OFFSET, schedule=speeds,
+                       time_limit=params["time_limit"], **options)
+        out = composition.switch_rollouts(ag, state, env, params["episodes"], seed + EVALUATION_OFFSET,
+                                          params["policy"])
         env.close()
         return out, env.action_repeat * env.control_timestep
 
@@ -343,22 +346,23 @@ def decision_responses(runs, task: str, agents, seeds, perturbations: int, windo
                        store: bool = False) -> dict:
     """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run's reward
     response to a K-step perturbation at `perturbations` decision times, over `window` steps, in an episode with
-    environment seed = the run's seed + 30000. A result stored in the run with the same parameters and step
-    (`rundir.stored_analysis`) is read instead of computed; store=True writes each computed one into its run."""
+    environment seed = the run's seed + HORIZON_OFFSET (`envs/seeds.py`). A result stored in the run with the
+    same parameters and step (`rundir.stored_analysis`) is read instead of computed; store=True writes each
+    computed one into its run."""
     from hrl_core.analysis.horizon import decision_response
     from hrl_core.envs import make_env
     from hrl_core.rundir import analysis, load_agent
 
     def measure(path, seed):
         agent, state, run = load_agent(path)
-        make = functools.partial(make_env, task, seed=seed + 30_000, **run.spec.env_options)
+        make = functools.partial(make_env, task, seed=seed + HORIZON_OFFSET, **run.spec.env_options)
         return decision_response(agent, state, make, perturbations, window, seed=seed, progress=progress)
 
     measured = {agent: [] for agent in agents}
     for agent_name in agents:
         for seed in seeds:
             path = require_run(runs, task, agent_name, seed)
-            params = {"perturbations": perturbations, "window": window, "env_seed": seed + 30_000}
+            params = {"perturbations": perturbations, "window": window, "env_seed": seed + HORIZON_OFFSET}
             measured[agent_name].append(analysis(path, "decision_response", params, lambda: measure(path, seed),
                                                  store))
     return measured

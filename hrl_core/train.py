@@ -33,6 +33,7 @@ from hrl_core.agents import make_agent
 from hrl_core.agents.common import policy_obs
 from hrl_core.batches import seed_sharding, stack, unstack
 from hrl_core.envs import BatchedEnv
+from hrl_core.envs.seeds import CURVE_OFFSET
 from hrl_core.group import SeedGroup
 from hrl_core.rundir import MetricsLog, RunSpec
 from hrl_core.validation import check_non_negative, check_positive
@@ -256,7 +257,6 @@ class Logger:
             log.close()
 
 
-EVALUATION_SEED_OFFSET = 10_000  # the evaluation curve's episodes: run seed + this (final evaluations: + 20000)
 
 
 def evaluation_return(ag, state, task: str, episodes: int, env_options: dict, seed: int, policy: str = "eval") -> float:
@@ -266,5 +266,5 @@ def evaluation_return(ag, state, task: str, episodes: int, env_options: dict, se
     from hrl_core.evaluate import evaluate
 
     results = evaluate(ag, state, task, "train" if is_speed_task(task) else None, episodes,
-                       env_options=env_options, seed=seed + EVALUATION_SEED_OFFSET, policy=policy)
+                       env_options=env_options, seed=seed + CURVE_OFFSET, policy=policy)
     return float(np.mean([r["mean_return"] for r in results]))

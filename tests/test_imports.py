@@ -136,3 +136,15 @@ def test_importing_the_package_and_its_environments_does_no_work():
     env = {"HRL_JAX_CACHE": "/tmp/hrl-test-jax-cache", "MUJOCO_GL": "egl", "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_environment_seed_offsets_are_named_once_and_distinct():
+    """Each use of a run (the evaluation curve, final evaluations, the horizon measure) plays its own episodes:
+    the offsets live in envs/seeds.py alone, distinct and far above any run's training seeds."""
+    from hrl_core.envs import seeds
+
+    offsets = [seeds.CURVE_OFFSET, seeds.EVALUATION_OFFSET, seeds.HORIZON_OFFSET]
+    assert len(set(offsets)) == 3 and min(offsets) >= 10_000
+    literal = [f"{p.relative_to(PACKAGE)}" for p in PACKAGE.rglob("*.py") if p.name != "seeds.py"
+               and any(f"seed + {v:_}" in p.read_text() or f"seed + {v}" in p.read_text() for v in offsets)]
+    assert not literal, f"these modules write a seed offset out instead of naming it from envs/seeds.py: {literal}"
