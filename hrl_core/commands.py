@@ -203,13 +203,14 @@ def register_notebooks(sub) -> None:
 
 
 def _placement(args, keep_own: bool = False):
-    """The Placement that --executor, --address and --max-parallel name (validated here, before anything starts);
-    with `keep_own` and none of them given, None (each notebook keeps its own)."""
+    """The Placement that --executor, --address, --max-parallel and (hrl grid's) --vectorize name (validated here,
+    before anything starts); with `keep_own` and none of them given, None (each notebook keeps its own)."""
     from hrl_core.executor import Placement
 
     if keep_own and (args.executor, args.address, args.max_parallel) == (None, None, None):
         return None
-    return Placement(args.executor or "local", args.address, args.max_parallel)
+    vectorize = {"auto": None, "on": True, "off": False}[getattr(args, "vectorize", "auto")]
+    return Placement(args.executor or "local", args.address, args.max_parallel, vectorize)
 
 
 def add_executor_flags(p) -> None:
@@ -236,17 +237,17 @@ def cmd_grid(args) -> int:
     """Trains the grid; prints each run's folder and final step. A failed run makes the exit status 1 once the
     other runs have finished."""
     from hrl_core.executor import GridFailed
+    from hrl_core.grid import Grid
     from hrl_core.study import train_grid
 
     task_options = {}
     for task, key, value in args.task_option or []:
         task_options.setdefault(task, {})[key] = value
     try:
-        paths = train_grid(args.runs, args.tasks, args.agents, args.seeds, args.steps, preset=args.preset,
-                           time_limits=_options(args.time_limit), task_options=task_options,
+        grid = Grid(args.runs, args.tasks, args.agents, args.seeds, args.preset)
+        paths = train_grid(grid, args.steps, time_limits=_options(args.time_limit), task_options=task_options,
                            progress=not args.no_progress, checkpoint_every=args.checkpoint_every,
-                           placement=_placement(args),
-                           vectorize={"auto": None, "on": True, "off": False}[args.vectorize])
+                           placement=_placement(args))
     except GridFailed as err:
         print(f"hrl grid: error: {err}", file=sys.stderr)
         return 1

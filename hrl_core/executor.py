@@ -56,12 +56,16 @@ class Placement:
     """Where a grid's runs execute, validated when it is made (a bad option raises ValueError naming itself before
     anything starts): `executor` "local" or "ray"; with ray, `address` (None or "local" starts a Ray on this
     machine, "auto" joins the cluster this machine is a node of, "ray://HOST:PORT" or "HOST:PORT" a remote one) and
-    `max_parallel` (the most runs at once; None: as many as the cluster has room for)."""
+    `max_parallel` (the most runs at once; None: as many as the cluster has room for). `vectorize`: whether the
+    seeds of one task and agent train in one process (`study.vectorized`; None: only on an accelerator)."""
     executor: str = "local"
     address: str | None = None
     max_parallel: int | None = None
+    vectorize: bool | None = None
 
     def __post_init__(self):
+        if self.vectorize is not None and not isinstance(self.vectorize, bool):
+            raise ValueError(f"vectorize={self.vectorize!r} is not valid; allowed values: None, True, False")
         check_choice("executor", self.executor, EXECUTORS)
         if self.max_parallel is not None:
             check_positive("max_parallel", self.max_parallel)

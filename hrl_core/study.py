@@ -1,6 +1,7 @@
 """The study's procedures, one per notebook step: train a grid of runs, read their curves, evaluate them across
-target speeds, and fine-tune trained runs on a new task with parts frozen. The claims' arithmetic on what these
-procedures measure is in hrl_core/claims.py.
+target speeds, and fine-tune trained runs on a new task with parts frozen. Each takes the runs as a `Grid`
+(hrl_core/grid.py) and, where it starts processes, a `Placement` (hrl_core/executor.py). The claims' arithmetic on
+what these procedures measure is in hrl_core/claims.py.
 
 Every procedure resumes: a finished run is read back, an unfinished one continues from its last checkpoint.
 """
@@ -9,15 +10,25 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from hrl_core.analysis import composition
+from hrl_core.analysis.horizon import decision_response
 from hrl_core.claims import MIN_RANDOM_SUCCESS, learned_from_rows, steps_to_threshold, tracking_from_rows
-from hrl_core.config import DIRECTORS
+from hrl_core.config import DIRECTOR_UPDATE_FIELDS, DIRECTORS, make_config
+from hrl_core.envs import composed_task, make_env
 from hrl_core.envs.seeds import EVALUATION_OFFSET, HORIZON_OFFSET
+from hrl_core.evaluate import evaluate_run
 from hrl_core.executor import LOCAL, Job, Placement, run_jobs
-from hrl_core.rundir import require_run, run_path
+from hrl_core.grid import Grid
+from hrl_core.rundir import (RunSpec, analysis, has_spec, is_finished, is_record, latest_step, load_agent,
+                             read_metrics, read_spec, read_summary, trained_steps)
+from hrl_core.train import Schedule, evaluation_return, train_seeds
+from hrl_core.validation import check_choice
 
 # Fine-tuning variants: (agent, parts that learn, start from the trained run?). Frozen parts keep their parameters.
 FINETUNE_VARIANTS = {
@@ -43,8 +54,6 @@ def _run_settings(steps: int, time_limit: float | None, options: dict | None = N
     """(task options, schedule): the options with the episode length, and log and checkpoint intervals that scale
     with the run (about `logs` logs, 20 checkpoints). `evaluation` (points, episodes): an evaluation curve of that
     many points, each of that many evaluation episodes (per training speed), at equal steps."""
-    from hrl_core.train import Schedule
-
     env_options = {**(options or {}), **({} if time_limit is None else {"time_limit": time_limit})}
     every, episodes = (0, 1) if not evaluation else (max(1, steps // evaluation[0]), evaluation[1])
     return env_options, Schedule(steps, checkpoint_every=max(1000, steps // 20),
@@ -69,8 +78,6 @@ def _groups(logdirs: dict, steps: int, vectorize: bool, apart=None) -> list[list
     one process: with `vectorize`, runs stopped at the same checkpoint step (or not started), as a group trains its
     seeds in step; else one run per group. `apart` (seed -> key) keeps runs apart that cannot share a process
     (different task options)."""
-    from hrl_core.rundir import is_finished, latest_step
-
     groups = {}
     for seed, logdir in logdirs.items():
         if not is_finished(logdir, steps):
@@ -79,36 +86,29 @@ def _groups(logdirs: dict, steps: int, vectorize: bool, apart=None) -> list[list
     return list(groups.values())
 
 
-def train_grid(runs, tasks, agents, seeds, steps: int, preset: str = "tiny", time_limits: dict | None = None,
-               task_options: dict | None = None, progress: bool = True, checkpoint_every: int | None = None,
-               placement: Placement = LOCAL, vectorize: bool | None = None) -> list[Path]:
-    """Trains every (task, agent, seed) run under `runs` to `steps` policy steps; `task_options` maps a task to its
-    options (e.g. {"maze_train": {"body": "ball", "maze_size": "small"}}). With `vectorize` (see `vectorized`) the
-    seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20
+def train_grid(grid: Grid, steps: int, time_limits: dict | None = None, task_options: dict | None = None,
+               progress: bool = True, checkpoint_every: int | None = None, placement: Placement = LOCAL) -> list[Path]:
+    """Trains every run of `grid` to `steps` policy steps; `task_options` maps a task to its options (e.g.
+    {"maze_train": {"body": "ball", "maze_size": "small"}}). Where `placement.vectorize` holds (see `vectorized`)
+    the seeds of one task and agent train in one process (`train_seeds`). `checkpoint_every` (default: about 20
     checkpoints a run) bounds what a lost worker costs. `placement` says where the processes execute
     (hrl_core/executor.py)."""
-    from dataclasses import replace
-
-    from hrl_core.rundir import RunSpec
-
     paths, jobs = [], []
-    for task, agent in [(t, a) for t in tasks for a in agents]:
-        logdirs = {seed: run_path(runs, task, agent, seed) for seed in seeds}
+    for task, agent in [(t, a) for t in grid.tasks for a in grid.agents]:
+        logdirs = {seed: grid.path(task, agent, seed) for seed in grid.seeds}
         paths += logdirs.values()
         options, schedule = _run_settings(steps, (time_limits or {}).get(task), (task_options or {}).get(task))
         if checkpoint_every is not None:
             schedule = replace(schedule, checkpoint_every=checkpoint_every)
-        for group in _groups(logdirs, steps, vectorized(vectorize)):
-            specs = {logdirs[seed]: RunSpec.create(task, agent, seed, preset, options) for seed in group}
+        for group in _groups(logdirs, steps, vectorized(placement.vectorize)):
+            specs = {logdirs[seed]: RunSpec.create(task, agent, seed, grid.preset, options) for seed in group}
             jobs.append(_training_job(specs, schedule, progress and placement.local))
-    run_jobs(jobs, placement, progress, desc="runs", folders=[runs])
+    run_jobs(jobs, placement, progress, desc="runs", folders=[grid.runs])
     return paths
 
 
 def _training_job(specs: dict, schedule, progress: bool):
     """A grid's job that trains one group of runs {folder: spec} (`train.train_seeds`, resuming)."""
-    from hrl_core.train import train_seeds
-
     folders = list(specs)
     first = next(iter(specs.values()))
     return Job(",".join(f.name for f in folders), train_seeds,
@@ -116,12 +116,11 @@ def _training_job(specs: dict, schedule, progress: bool):
                cpus=first.config.num_envs, logdir=folders[0], steps=schedule.steps)
 
 
-def learning_curves(runs, tasks, agents, seeds, notebook: str = "01_train") -> dict:
-    """{(task, agent): [metrics records per seed]} for runs that exist (missing ones raise MissingRun)."""
-    from hrl_core.rundir import read_metrics
-
-    return {(task, agent): [read_metrics(require_run(runs, task, agent, seed, notebook)) for seed in seeds]
-            for task in tasks for agent in agents}
+def learning_curves(grid: Grid, notebook: str = "01_train") -> dict:
+    """{(task, agent): [metrics records per seed]} for runs that exist (missing ones raise MissingRun, naming
+    `notebook`)."""
+    return {(task, agent): [read_metrics(grid.require(task, agent, seed, notebook)) for seed in grid.seeds]
+            for task in grid.tasks for agent in grid.agents}
 
 
 def final_return(records: list[dict], last: int = 3, metric: str = "episode/return") -> float:
@@ -129,58 +128,58 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
     return float(np.mean(values[-last:])) if values else float("nan")
 
 
-def evaluate_grid(runs, task, agents, seeds, episodes: int, policy: str = "eval", progress: bool = True,
-                  splits=("train", "ood"), placement: Placement = LOCAL, reuse: bool = True) -> list[dict]:
-    """One row per (agent, seed, split, target speed): mean evaluation return in `policy` mode (see evaluate.py).
+def evaluate_grid(grid: Grid, episodes: int, policy: str = "eval", progress: bool = True, splits=("train", "ood"),
+                  placement: Placement = LOCAL, reuse: bool = True) -> list[dict]:
+    """One row per (agent, seed, split, target speed) of the grid's one task: mean evaluation return in `policy`
+    mode (see evaluate.py).
     `placement` says where the evaluations execute (hrl_core/executor.py). With `reuse`
     a run's stored evaluation that is exactly this one (same checkpoint, task, options, policy and episodes, e.g.
     the reference runs' `hrl eval` files) is read instead of recomputed; nothing is ever written into the runs."""
-    from hrl_core.evaluate import evaluate_run
-
-    grid = [(a, s, split) for a in agents for s in seeds for split in splits]
+    task = grid.task
+    cells = [(a, s, split) for a in grid.agents for s in grid.seeds for split in splits]
     jobs = [Job(f"{task}-{agent}-s{seed} {split}", evaluate_run,
-                dict(logdir=require_run(runs, task, agent, seed), split=split, episodes=episodes, policy=policy,
+                dict(logdir=grid.require(task, agent, seed), split=split, episodes=episodes, policy=policy,
                      write=False, reuse=reuse))
-            for agent, seed, split in grid]
-    results = run_jobs(jobs, placement, progress, desc="evaluations", folders=[runs])
+            for agent, seed, split in cells]
+    results = run_jobs(jobs, placement, progress, desc="evaluations", folders=[grid.runs])
     return [{"agent": agent, "seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"],
              "returns": r["returns"], **{k: r[k] for k in ("forward_speeds", "mean_forward_speed") if k in r}}
-            for (agent, seed, split), result in zip(grid, results) for r in result["results"]]
+            for (agent, seed, split), result in zip(cells, results) for r in result["results"]]
 
 
-def random_baseline(runs, task, agent, seeds, episodes: int, progress: bool = True,
-                    splits=("train", "ood"), reuse: bool = True) -> list[dict]:
-    """The uniform random policy on exactly the episodes each run of `seeds` is evaluated on (same speeds, same
-    evaluation seeds), both splits: the yardstick for "has it learned" and for normalising returns across speeds.
-    `reuse` as in `evaluate_grid`."""
-    from tqdm.auto import tqdm
-
-    from hrl_core.evaluate import evaluate_run
-
+def random_baseline(grid: Grid, episodes: int, progress: bool = True, splits=("train", "ood"),
+                    reuse: bool = True) -> list[dict]:
+    """The uniform random policy on exactly the episodes each seed's runs are evaluated on (same speeds, same
+    evaluation seeds; the spec read from the run of the grid's first agent), both splits: the yardstick for "has it
+    learned" and for normalising returns across speeds. `reuse` as in `evaluate_grid`."""
     rows = []
-    for seed, split in tqdm([(s, split) for s in seeds for split in splits], desc="random baseline",
+    for seed, split in tqdm([(s, split) for s in grid.seeds for split in splits], desc="random baseline",
                             disable=not progress):
-        result = evaluate_run(require_run(runs, task, agent, seed), split, episodes, policy="random", write=False,
-                              reuse=reuse)
+        result = evaluate_run(grid.require(grid.task, grid.agents[0], seed), split, episodes, policy="random",
+                              write=False, reuse=reuse)
         rows += [{"seed": seed, "split": split, "speed": r["speed"], "mean_return": r["mean_return"]}
                  for r in result["results"]]
     return rows
 
 
-def run_scale(runs, task, agents, seeds) -> str:
+def run_scale(grid: Grid) -> str:
     """What the evidence is: preset, policy steps per run (per agent when they differ) and seeds, read from the
-    runs themselves."""
-    from hrl_core.rundir import read_spec, trained_steps
-
-    steps = {}
-    for agent in agents:
-        path = require_run(runs, task, agent, seeds[0])
+    runs themselves (the first seed's of the grid's one task)."""
+    steps, seeds = {}, grid.seeds
+    for agent in grid.agents:
+        path = grid.require(grid.task, agent, seeds[0])
         preset = read_spec(path).preset
         reached = trained_steps(path)
         steps[agent] = "?" if reached is None else reached
     counts = (f"{next(iter(steps.values()))} steps per run" if len(set(steps.values())) == 1
               else ", ".join(f"{agent} {n}" for agent, n in steps.items()) + " steps")
     return f"{preset} preset, {counts}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
+
+
+def source_agents(variants=None) -> list[str]:
+    """The agents whose trained runs these fine-tuning variants (None: all) start from: a fine-tuning grid's agents."""
+    chosen = [FINETUNE_VARIANTS[check_choice("variants", v, FINETUNE_VARIANTS)] for v in variants or FINETUNE_VARIANTS]
+    return sorted({agent for agent, _, start in chosen if start})
 
 
 def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str | None = None) -> Path:
@@ -193,10 +192,6 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
     folder name (a run made from another copy of reference/ is the same run). Such a run is not trained again. A run
     stored without its learned state (`export_run(learned=False)`, the reference fine-tuning runs) that is not this
     finished run cannot be continued: ValueError."""
-    from dataclasses import replace
-
-    from hrl_core.rundir import has_spec, is_finished, is_record, read_spec
-
     if not has_spec(logdir):
         return False
     stored = read_spec(logdir)
@@ -211,33 +206,33 @@ def finished_as(logdir: Path, spec, steps: int) -> bool:
     return False
 
 
-def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, variants=None, novelties=(None,),
-                  preset: str = "tiny", time_limit: float | None = None, progress: bool = True,
-                  out_runs=None, placement: Placement = LOCAL, vectorize: bool | None = None,
-                  evaluation: tuple | None = FINETUNE_EVALUATION) -> dict:
-    """Fine-tunes the `source_task` runs of each seed on `target_task`, one run per variant and novelty grade
-    (maze_novel's `novelty` option; None keeps the task's default); {(variant, novelty, seed): logdir}. Each run
-    inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written under
-    `out_runs` (default: `runs`), so read-only source runs (the repository's reference/) stay untouched.
-    `placement` says where the runs execute (hrl_core/executor.py); `vectorize` as in
-    `train_grid`. `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to threshold
-    are read (`finetune_results`); None: none."""
-    from hrl_core.rundir import RunSpec, read_spec
-    from hrl_core.validation import check_choice
-
+def finetune_grid(grid: Grid, target_task: str, steps: int, variants=None, novelties=(None,),
+                  time_limit: float | None = None, progress: bool = True, out_runs=None,
+                  placement: Placement = LOCAL, evaluation: tuple | None = FINETUNE_EVALUATION) -> dict:
+    """Fine-tunes the source runs of `grid` (its one task, each seed) on `target_task` at the grid's preset, one
+    run per variant and novelty grade (maze_novel's `novelty` option; None keeps the task's default);
+    {(variant, novelty, seed): logdir}. A variant that starts from a trained run needs its agent in `grid.agents`.
+    Each run inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written
+    under `out_runs` (default: the grid's runs), so read-only source runs (the repository's reference/) stay
+    untouched. `placement` says where the runs execute (hrl_core/executor.py), and whether seeds train together
+    (as in `train_grid`). `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to
+    threshold are read (`finetune_results`); None: none."""
     variants = list(variants or FINETUNE_VARIANTS)
     for name in variants:
         check_choice("variants", name, FINETUNE_VARIANTS)
+    runs, source_task, seeds, preset = grid.runs, grid.task, grid.seeds, grid.preset
+    starts = set(source_agents(variants))
+    if not starts <= set(grid.agents):
+        raise ValueError(f"variants={variants!r} start from trained {sorted(starts)} runs, but the grid's agents are "
+                         f"{list(grid.agents)}; add {sorted(starts - set(grid.agents))} to the grid's agents")
     prefill = finetune_prefill(preset)
     if steps <= prefill:
         raise ValueError(f"steps={steps} is not valid for fine-tuning at the {preset} preset: updates start after a "
                          f"{prefill}-step prefill, so steps must be > {prefill} (and well above it for curves)")
-    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-    starts = {agent for agent, _, start in (FINETUNE_VARIANTS[v] for v in variants) if start}
-    sources = {(agent, seed): require_run(runs, source_task, agent, seed) for agent in starts for seed in seeds}
+    sources = {(agent, seed): grid.require(source_task, agent, seed) for agent in starts for seed in seeds}
     source_options = {}  # every run of a seed inherits its options from that seed's source run
     for seed in seeds:
-        saved = read_spec(require_run(runs, source_task, FINETUNE_VARIANTS[variants[0]][0], seed)).env_options
+        saved = read_spec(grid.require(source_task, FINETUNE_VARIANTS[variants[0]][0], seed)).env_options
         source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
     paths, jobs = {}, []
     for name, novelty in [(v, n) for n in novelties for v in variants]:
@@ -245,7 +240,7 @@ def finetune_grid(runs, source_task: str, target_task: str, seeds, steps: int, v
         logdirs = {seed: finetune_path(out_runs or runs, target_task, name, seed, novelty) for seed in seeds}
         paths.update({(name, novelty, seed): logdir for seed, logdir in logdirs.items()})
         apart = lambda seed: json.dumps(source_options[seed], sort_keys=True)  # noqa: E731
-        for group in _groups(logdirs, steps, vectorized(vectorize), apart):
+        for group in _groups(logdirs, steps, vectorized(placement.vectorize), apart):
             options, schedule = _run_settings(steps, time_limit, {**source_options[group[0]], **(
                 {} if novelty is None else {"novelty": novelty})}, FINETUNE_LOGS, 10, prefill, evaluation)
             config = {**(update_options(sources[agent, group[0]]) if start else {}),
@@ -264,9 +259,6 @@ def update_options(source) -> dict:
     """The options a fine-tuning run inherits from its source run, so that the state it carries over fits: its
     image size, and Director's normaliser, entropy, code mix, optimiser, critic and worker-reward choices (a run
     trained before Director's own update keeps the earlier one)."""
-    from hrl_core.config import DIRECTOR_UPDATE_FIELDS
-    from hrl_core.rundir import read_spec
-
     cfg = read_spec(source).config
     director = {k: getattr(cfg, k) for k in DIRECTOR_UPDATE_FIELDS} if cfg.agent in DIRECTORS else {}
     return {"image_size": cfg.image_size, **director}  # the model's image size, whatever the preset's
@@ -276,15 +268,13 @@ def finetune_prefill(preset: str) -> int:
     """Policy steps a fine-tuning run collects before its first update: one replayed sequence per environment. The
     trained source needs no long prefill; the default (batch x length, 256 at the cpu preset) would leave a short
     fine-tuning budget without a single update."""
-    from hrl_core.config import make_config
-
     cfg = make_config(preset)
     return cfg.batch_length * cfg.num_envs
 
 
-def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=None, time_limit: float | None = None,
-                     policy: str = "eval", progress: bool = True, store: bool = False) -> list[dict]:
-    """Runs each trained run of `task` zero-shot on its composed task (`envs.composed_task`: the target speed
+def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float | None = None, policy: str = "eval",
+                     progress: bool = True, store: bool = False) -> list[dict]:
+    """Runs each trained run of the grid's one task zero-shot on its composed task (`envs.composed_task`: the target speed
     switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes (agent
     "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule switches to,
     held for the whole episode: its fixed-speed error over the same steps (analysis/composition.fixed_speed_error).
@@ -295,15 +285,11 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
     target and velocity for plotting.
 
     A row stored in its run with the same parameters and step (`rundir.stored_analysis`; the random policy's in the
-    run of agents[0]) is read instead of computed; store=True writes each computed row into its run."""
-    from tqdm.auto import tqdm
-
-    from hrl_core.rundir import analysis
-
-    rows = []
-    grid = [(a, s) for s in seeds for a in [*agents, "random"]]
-    for agent, seed in tqdm(grid, desc="composed task", disable=not progress):
-        source = require_run(runs, task, agents[0] if agent == "random" else agent, seed)
+    run of the grid's first agent) is read instead of computed; store=True writes each computed row into its run."""
+    rows, agents = [], grid.agents
+    cells = [(a, s) for s in grid.seeds for a in [*agents, "random"]]
+    for agent, seed in tqdm(cells, desc="composed task", disable=not progress):
+        source = grid.require(grid.task, agents[0] if agent == "random" else agent, seed)
         name = "composition_random" if agent == "random" else "composition"
         params = {"schedule": schedule, "time_limit": time_limit, "episodes": episodes,
                   "policy": "random" if agent == "random" else policy}
@@ -313,10 +299,6 @@ def composition_grid(runs, task: str, agents, seeds, episodes: int, schedule=Non
 
 def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
     """One row of `composition_grid`: `agent` ("random" for the uniform random policy) with the spec of `source`."""
-    from hrl_core.analysis import composition
-    from hrl_core.envs import composed_task, make_env
-    from hrl_core.rundir import load_agent, read_spec
-
     spec = read_spec(source)
     ag, state = (None, None) if agent == "random" else load_agent(source)[:2]
     options = {k: v for k, v in spec.env_options.items()
@@ -342,26 +324,25 @@ def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
             "target": episodes_out[0]["target"].tolist(), "velocity": episodes_out[0]["velocity"].tolist()}
 
 
-def decision_responses(runs, task: str, agents, seeds, perturbations: int, window: int, progress: bool = True,
+def decision_responses(grid: Grid, perturbations: int, window: int, progress: bool = True,
                        store: bool = False) -> dict:
-    """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run's reward
+    """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run (of the grid's
+    one task)'s reward
     response to a K-step perturbation at `perturbations` decision times, over `window` steps, in an episode with
     environment seed = the run's seed + HORIZON_OFFSET (`envs/seeds.py`). A result stored in the run with the
     same parameters and step (`rundir.stored_analysis`) is read instead of computed; store=True writes each
     computed one into its run."""
-    from hrl_core.analysis.horizon import decision_response
-    from hrl_core.envs import make_env
-    from hrl_core.rundir import analysis, load_agent
+    task = grid.task
 
     def measure(path, seed):
         agent, state, run = load_agent(path)
         make = functools.partial(make_env, task, seed=seed + HORIZON_OFFSET, **run.spec.env_options)
         return decision_response(agent, state, make, perturbations, window, seed=seed, progress=progress)
 
-    measured = {agent: [] for agent in agents}
-    for agent_name in agents:
-        for seed in seeds:
-            path = require_run(runs, task, agent_name, seed)
+    measured = {agent: [] for agent in grid.agents}
+    for agent_name in grid.agents:
+        for seed in grid.seeds:
+            path = grid.require(task, agent_name, seed)
             params = {"perturbations": perturbations, "window": window, "env_seed": seed + HORIZON_OFFSET}
             measured[agent_name].append(analysis(path, "decision_response", params, lambda: measure(path, seed),
                                                  store))
@@ -379,12 +360,6 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
     Steps are read from the run's evaluation curve ("eval/return", `finetune_grid(evaluation=...)`) against the
     random policy on exactly the curve's episodes; a run logged without one (written before evaluation curves)
     falls back to its finished training episodes (its row's "curve" says which)."""
-    from tqdm.auto import tqdm
-
-    from hrl_core.evaluate import evaluate_run
-    from hrl_core.rundir import read_metrics, read_spec, read_summary
-    from hrl_core.train import evaluation_return
-
     if not threshold_factor > 0:
         raise ValueError(f"threshold_factor={threshold_factor!r} is not valid; it must be a positive multiple of the "
                          "random policy's success")
@@ -425,36 +400,33 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
     return rows
 
 
-def zero_shot_grid(runs, source_task: str, target_task: str, agents, seeds, episodes: int,
-                   env_options: dict | None = None, policy: str = "eval") -> tuple[list[dict], list[dict]]:
-    """(rows, baseline): each `source_task` run evaluated on `target_task` before any fine-tuning (with these task
+def zero_shot_grid(grid: Grid, target_task: str, episodes: int, env_options: dict | None = None,
+                   policy: str = "eval") -> tuple[list[dict], list[dict]]:
+    """(rows, baseline): each run of the grid (its one task) evaluated on `target_task` before any fine-tuning (with these task
     options, e.g. the novelty grade and episode length), and the uniform random policy on exactly the same
     episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`."""
-    from hrl_core.evaluate import evaluate_run
-
     def evaluate(agent, seed, how):
-        result = evaluate_run(require_run(runs, source_task, agent, seed), "train", episodes, task=target_task,
+        result = evaluate_run(grid.require(grid.task, agent, seed), "train", episodes, task=target_task,
                               env_options=env_options, policy=how, write=False)
         return [{"agent": agent, "seed": seed, "split": "train", "speed": r["speed"], "mean_return": r["mean_return"],
                  "returns": r["returns"]} for r in result["results"]]
 
-    rows = [row for agent in agents for seed in seeds for row in evaluate(agent, seed, policy)]
-    baseline = [row for seed in seeds for row in evaluate(agents[0], seed, "random")]
+    rows = [row for agent in grid.agents for seed in grid.seeds for row in evaluate(agent, seed, policy)]
+    baseline = [row for seed in grid.seeds for row in evaluate(grid.agents[0], seed, "random")]
     return rows, baseline
 
 
-def learned_check(runs, task, agents, seeds, episodes: int, learned_factor: float, policy: str = "eval",
+def learned_check(grid: Grid, episodes: int, learned_factor: float, policy: str = "eval",
                   where: str = "at the training speeds") -> dict:
-    """The gate of a claim that starts from a learned `task` (the source maze): `learned_from_rows` on training-split
-    evaluations of the runs and the uniform random policy on the same episodes."""
-    rows = evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",))
-    baseline = random_baseline(runs, task, agents[0], seeds, episodes, splits=("train",))
-    return learned_from_rows(rows, baseline, agents, learned_factor, where)
+    """The gate of a claim that starts from a learned task (the source maze): `learned_from_rows` on training-split
+    evaluations of the grid's runs and the uniform random policy on the same episodes."""
+    rows = evaluate_grid(grid, episodes, policy, splits=("train",))
+    baseline = random_baseline(grid, episodes, splits=("train",))
+    return learned_from_rows(rows, baseline, grid.agents, learned_factor, where)
 
 
-def tracking_check(runs, task, agents, seeds, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
+def tracking_check(grid: Grid, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
     """The gate of the speed claims (a), (b) and composition: `tracking_from_rows` on training-speed evaluations."""
-    return tracking_from_rows(evaluate_grid(runs, task, agents, seeds, episodes, policy, splits=("train",)),
-                              agents, max_error)
+    return tracking_from_rows(evaluate_grid(grid, episodes, policy, splits=("train",)), grid.agents, max_error)
 
 

@@ -12,6 +12,7 @@ from hrl_core.analysis.goals import goal_columns, split_episodes
 from hrl_core.analysis.horizon import decision_response, discount_horizon, horizon_table, l90
 from hrl_core.config import make_config
 from hrl_core.envs import make_env
+from hrl_core.grid import Grid
 from hrl_core.viz import figures
 from hrl_core.viz.widgets import goal_browser
 from tests.helpers import SMALL
@@ -146,11 +147,14 @@ def test_series_names_runs_and_errors(tmp_path):
     with pytest.raises(rundir.MissingRun, match="run notebooks/01_train.ipynb first"):
         rundir.require_run(tmp_path, "walker_speed", "director", 0)
     with pytest.raises(ValueError, match="variants='nope' is not valid"):
-        study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 10, variants=["nope"])
+        study.finetune_grid(Grid(tmp_path, "maze_train", "director", 0), "maze_novel", 10, variants=["nope"])
+    with pytest.raises(ValueError, match=r"start from trained \['director', 'dreamer'\] runs.*add \['director'\]"):
+        study.finetune_grid(Grid(tmp_path, "maze_train", "dreamer", 0), "maze_novel", 100)
+    assert study.source_agents(["director: scratch", "dreamer: all"]) == ["dreamer"]
     # Tiny preset: one 16-step sequence per environment (2) before the first update; a budget inside it trains nothing.
     assert study.finetune_prefill("tiny") == 32
     with pytest.raises(ValueError, match="steps=32 is not valid for fine-tuning at the tiny preset.*must be > 32"):
-        study.finetune_grid(tmp_path, "maze_train", "maze_novel", 0, 32)
+        study.finetune_grid(Grid(tmp_path, "maze_train", ["director", "dreamer"], 0), "maze_novel", 32)
     with pytest.raises(ValueError, match="preset='huge' is not valid"):
         series.run_series("huge")
     with pytest.raises(ValueError, match="unknown notebook parameter option.* stpes; allowed options: .*steps"):
@@ -255,8 +259,6 @@ def test_finetune_threshold_is_fixed_by_the_random_policy_and_censors(tmp_path, 
     """The threshold is threshold_factor x the random policy's mean success on the grade (0.2 and 0.1 over the two
     seeds: 2 x 0.15 = 0.3), whatever the runs reach. Seed 0's running mean of 3 logged successes passes 0.3 at step
     30; seed 1 never does within its budget and is censored (None), not scored as the budget."""
-    import hrl_core.evaluate
-
     paths = {}
     for seed, successes in ((0, [0.0, 0.5, 0.5, 1.0]), (1, [0.0, 0.0, 0.0, 0.5])):
         run = tmp_path / f"run-s{seed}"
@@ -270,7 +272,7 @@ def test_finetune_threshold_is_fixed_by_the_random_policy_and_censors(tmp_path, 
     def fake_eval(path, split, episodes, policy="eval", reuse=False):
         value = chance[path.name] if policy == "random" else 0.5
         return {"results": [{"mean_return": value}]}
-    monkeypatch.setattr(hrl_core.evaluate, "evaluate_run", fake_eval)
+    monkeypatch.setattr(study, "evaluate_run", fake_eval)
     rows = study.finetune_results(paths, 4, 2.0, progress=False)
     assert [r["threshold"] for r in rows] == pytest.approx([0.3, 0.3])
     assert rows[0]["reached"] and rows[0]["steps_to_threshold"] == 30

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hrl_core.cli import main
+from hrl_core.grid import Grid
 from hrl_core.rundir import RunSpec
 from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
@@ -168,10 +169,9 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
     runs = tmp_path / "runs"
     copy = rundir.run_path(runs, spec.task, spec.agent, spec.seed)
     shutil.copytree(run, copy)
-    measure = functools.partial(study.decision_responses, runs, spec.task, [spec.agent], [spec.seed], 2,
-                                progress=False)
-    compose = functools.partial(study.composition_grid, runs, spec.task, [spec.agent], [spec.seed], 1, [1.0, 2.0],
-                                0.5, progress=False)
+    grid = Grid(runs, spec.task, spec.agent, spec.seed)
+    measure = functools.partial(study.decision_responses, grid, 2, progress=False)
+    compose = functools.partial(study.composition_grid, grid, 1, [1.0, 2.0], 0.5, progress=False)
     fresh = measure(4)
     assert not list(copy.glob("analysis_*.json"))
     np.testing.assert_equal(measure(4, store=True), fresh)
@@ -184,6 +184,7 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
 
     with monkeypatch.context() as patch:
         patch.setattr(rundir, "load_agent", refuse)
+        patch.setattr(study, "load_agent", refuse)
         patch.setattr(study, "_composition_row", refuse)
         np.testing.assert_equal(measure(4), fresh)
         np.testing.assert_equal(compose(), rows)
@@ -192,10 +193,9 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
         # A record (no learned state) keeps its analyses: the series reads it like the run.
         records = tmp_path / "records"
         rundir.export_run(copy, rundir.run_path(records, spec.task, spec.agent, spec.seed), learned=False)
-        np.testing.assert_equal(study.decision_responses(records, spec.task, [spec.agent], [spec.seed], 2, 4,
-                                                         progress=False), fresh)
-        np.testing.assert_equal(study.composition_grid(records, spec.task, [spec.agent], [spec.seed], 1, [1.0, 2.0],
-                                                       0.5, progress=False), rows)
+        stored_grid = Grid(records, spec.task, spec.agent, spec.seed)
+        np.testing.assert_equal(study.decision_responses(stored_grid, 2, 4, progress=False), fresh)
+        np.testing.assert_equal(study.composition_grid(stored_grid, 1, [1.0, 2.0], 0.5, progress=False), rows)
         stored = json.loads(rundir.analysis_path(copy, "composition").read_text())
         rundir.analysis_path(copy, "composition").write_text(json.dumps({**stored, "step": stored["step"] - 1}))
         with pytest.raises(AssertionError, match="computed again"):

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from hrl_core import executor, study
+from hrl_core.grid import Grid
 from hrl_core.rundir import drop_rows_after, last_logged_step, read_metrics
 
-GRID = dict(tasks=["walker_speed"], agents=["dreamer"], seeds=[0, 1], steps=200,
-            time_limits={"walker_speed": 2.0}, checkpoint_every=100, progress=False)  # logs every 50 steps
+GRID = dict(tasks=["walker_speed"], agents=["dreamer"], seeds=[0, 1])
+TRAIN = dict(steps=200, time_limits={"walker_speed": 2.0}, checkpoint_every=100, progress=False)  # logs every 50 steps
 # Ray starts its processes with fork + exec, which JAX's fork hook warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 
@@ -45,7 +46,7 @@ def local_ray(ray_env):
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("local")
-    study.train_grid(runs, **GRID)
+    study.train_grid(Grid(runs, **GRID), **TRAIN)
     return runs
 
 
@@ -106,9 +107,12 @@ def test_cli_passes_executor_flags(monkeypatch):
                      "--runs", "r", "--time-limit", "maze_train=2.0", "--task-option", "maze_train:body=ball",
                      "--executor", "ray", "--max-parallel", "3"]) == 0
     args, options = seen["grid"]
-    assert args == ("r", ["maze_train"], ["director"], [0, 1], 9)
+    assert args == (Grid("r", "maze_train", "director", [0, 1], "tiny"), 9)
     assert options["time_limits"] == {"maze_train": 2.0} and options["task_options"] == {"maze_train": {"body": "ball"}}
     assert options["placement"] == executor.Placement("ray", None, 3)
+    assert cli.main(["grid", "--tasks", "maze_train", "--steps", "9", "--runs", "r", "--vectorize", "on"]) == 0
+    assert seen["grid"][1]["placement"] == executor.Placement(vectorize=True)
+    assert cli.main(["grid", "--tasks", "maze", "--steps", "9", "--runs", "r"]) == 2  # no such task
     assert cli.main(["grid", "--tasks", "maze_train", "--agents", "dreamer", "--seeds", "0", "--steps", "9",
                      "--runs", "r", "--max-parallel", "3"]) == 2  # refused before anything starts: a ray option
 
@@ -119,7 +123,7 @@ def test_failing_run_is_reported_and_the_others_finish(tmp_path, ray_env):
     tests/test_runspec.py); that run is named with its cause, the other one completes. Run before the tests that
     start a Ray, this one leaves it to run_jobs to start (and stop) a Ray of its own."""
     with pytest.raises(executor.GridFailed, match=r"1 of 2 runs failed") as failed:
-        study.train_grid(tmp_path, ["walker_speed", "cheetah_speed"], ["dreamer"], [0], 60,
+        study.train_grid(Grid(tmp_path, ["walker_speed", "cheetah_speed"], "dreamer", 0), 60,
                          time_limits={"walker_speed": 2.0}, task_options={"cheetah_speed": {"time_limit": -1.0}},
                          progress=False, placement=executor.Placement("ray"))
     assert list(failed.value.failures) == ["cheetah_speed-dreamer-s0"]
@@ -131,7 +135,7 @@ def test_failing_run_is_reported_and_the_others_finish(tmp_path, ray_env):
 
 @pytest.mark.slow
 def test_ray_grid_matches_local(tmp_path, local_ray, local_runs):
-    study.train_grid(tmp_path, **GRID, placement=executor.Placement("ray"))
+    study.train_grid(Grid(tmp_path, **GRID), **TRAIN, placement=executor.Placement("ray"))
     assert [p.name for p in run_dirs(tmp_path)] == [p.name for p in run_dirs(local_runs)]
     for ours, theirs in zip(run_dirs(tmp_path), run_dirs(local_runs)):
         rows, expected = read_metrics(ours), read_metrics(theirs)
@@ -175,7 +179,7 @@ def test_killed_worker_is_retried_and_resumes_from_its_checkpoint(tmp_path, loca
     killer = threading.Thread(target=kill_after_checkpoint, daemon=True)
     killer.start()
     try:
-        study.train_grid(tmp_path, **{**GRID, "seeds": [0]}, placement=executor.Placement("ray"))
+        study.train_grid(Grid(tmp_path, **{**GRID, "seeds": [0]}), **TRAIN, placement=executor.Placement("ray"))
     finally:
         deadline = 0
         killer.join()

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from hrl_core import rundir, series
+from hrl_core.grid import Grid
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 RUNS = sorted(p for p in REFERENCE.glob("*-s*") if (p / "config.json").exists())
@@ -61,9 +62,9 @@ def test_reading_a_run_leaves_its_files_alone(tmp_path):
     copy = rundir.run_path(tmp_path, info["task"], info["agent"], info["seed"])
     shutil.copytree(run, copy)
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    study.evaluate_grid(tmp_path, info["task"], [info["agent"]], [info["seed"]], 1, progress=False, splits=("train",))
-    study.random_baseline(tmp_path, info["task"], info["agent"], [info["seed"]], 1, progress=False,
-                          splits=("train",))
+    grid = Grid(tmp_path, info["task"], info["agent"], info["seed"])
+    study.evaluate_grid(grid, 1, progress=False, splits=("train",))
+    study.random_baseline(grid, 1, progress=False, splits=("train",))
     assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
 
 
@@ -83,9 +84,12 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
 
     monkeypatch.setattr(study, "_training_job", refuse)
     monkeypatch.setattr(rundir, "load_agent", refuse)
-    paths = study.finetune_grid(REFERENCE, "maze_train", "maze_novel", values["seeds"], values["finetune_steps"],
-                                values["variants"], values["novelties"], preset=settings["preset"],
-                                time_limit=values["time_limit"], progress=False, out_runs=tmp_path)
+    monkeypatch.setattr(study, "load_agent", refuse)
+    source = Grid(REFERENCE, "maze_train", study.source_agents(values["variants"]), values["seeds"],
+                  settings["preset"])
+    paths = study.finetune_grid(source, "maze_novel", values["finetune_steps"], values["variants"],
+                                values["novelties"], time_limit=values["time_limit"], progress=False,
+                                out_runs=tmp_path)
     assert sorted(p.name for p in paths.values()) == sorted(p.name for p in (REFERENCE / "finetune").iterdir())
     rows = study.finetune_results(paths, values["episodes"], 2.0, progress=False)
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
@@ -107,12 +111,13 @@ def test_stored_analyses_are_the_ones_02_and_06_ask_for(monkeypatch):
         raise AssertionError("02 or 06 would compute a measurement that the reference run stores")
 
     monkeypatch.setattr(rundir, "load_agent", refuse)
+    monkeypatch.setattr(study, "load_agent", refuse)
     monkeypatch.setattr(study, "_composition_row", refuse)
     horizon, composed = values("02_horizon_analysis"), values("06_composition")
-    measured = study.decision_responses(REFERENCE, horizon["task"], horizon["agents"], horizon["seeds"],
+    measured = study.decision_responses(Grid(REFERENCE, horizon["task"], horizon["agents"], horizon["seeds"]),
                                         horizon["perturbations"], horizon["window"], progress=False)
     assert all(len(m["lags"]) == horizon["window"] for runs in measured.values() for m in runs)
-    rows = study.composition_grid(REFERENCE, composed["task"], composed["agents"], composed["seeds"],
+    rows = study.composition_grid(Grid(REFERENCE, composed["task"], composed["agents"], composed["seeds"]),
                                   composed["episodes"], composed["schedule"], composed["time_limit"],
                                   composed["policy"], progress=False)
     assert len(rows) == len(composed["seeds"]) * (len(composed["agents"]) + 1)

@@ -9,6 +9,7 @@ import pytest
 
 from hrl_core import envs, rundir
 from hrl_core.config import LEGACY_DIRECTOR
+from hrl_core.grid import Grid
 from hrl_core.group import SeedGroup
 from hrl_core.rundir import RunSpec
 from hrl_core.train import Schedule
@@ -89,7 +90,7 @@ def test_a_grid_refuses_a_bad_option_name_before_any_run_starts(tmp_path):
     from hrl_core import study
 
     with pytest.raises(ValueError, match="unknown task 'cheetah_speed' option.s. bogus"):
-        study.train_grid(tmp_path / "runs", ["walker_speed", "cheetah_speed"], ["dreamer"], [0], 60,
+        study.train_grid(Grid(tmp_path / "runs", ["walker_speed", "cheetah_speed"], "dreamer", 0), 60,
                          task_options={"cheetah_speed": {"bogus": 1}}, progress=False)
     assert not (tmp_path / "runs").exists()
 
