@@ -131,9 +131,8 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
 def evaluate_grid(grid: Grid, episodes: int, policy: str = "eval", progress: bool = True, splits=("train", "ood"),
                   placement: Placement = LOCAL, reuse: bool = True) -> list[dict]:
     """One row per (agent, seed, split, target speed) of the grid's one task: mean evaluation return in `policy`
-    mode (see evaluate.py).
-    `placement` says where the evaluations execute (hrl_core/executor.py). With `reuse`
-    a run's stored evaluation that is exactly this one (same checkpoint, task, options, policy and episodes, e.g.
+    mode (see evaluate.py). `placement` says where the evaluations execute (hrl_core/executor.py). With `reuse` a
+    run's stored evaluation that is exactly this one (same checkpoint, task, options, policy and episodes, e.g.
     the reference runs' `hrl eval` files) is read instead of recomputed; nothing is ever written into the runs."""
     task = grid.task
     cells = [(a, s, split) for a in grid.agents for s in grid.seeds for split in splits]
@@ -218,10 +217,8 @@ def finetune_grid(grid: Grid, target_task: str, steps: int, variants=None, novel
     (as in `train_grid`). `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to
     threshold are read (`finetune_results`); None: none."""
     variants = list(variants or FINETUNE_VARIANTS)
-    for name in variants:
-        check_choice("variants", name, FINETUNE_VARIANTS)
+    starts = set(source_agents(variants))  # checks each variant's name
     runs, source_task, seeds, preset = grid.runs, grid.task, grid.seeds, grid.preset
-    starts = set(source_agents(variants))
     if not starts <= set(grid.agents):
         raise ValueError(f"variants={variants!r} start from trained {sorted(starts)} runs, but the grid's agents are "
                          f"{list(grid.agents)}; add {sorted(starts - set(grid.agents))} to the grid's agents")
@@ -274,10 +271,11 @@ def finetune_prefill(preset: str) -> int:
 
 def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float | None = None, policy: str = "eval",
                      progress: bool = True, store: bool = False) -> list[dict]:
-    """Runs each trained run of the grid's one task zero-shot on its composed task (`envs.composed_task`: the target speed
-    switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes (agent
-    "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule switches to,
-    held for the whole episode: its fixed-speed error over the same steps (analysis/composition.fixed_speed_error).
+    """Runs each trained run of the grid's one task zero-shot on its composed task (`envs.composed_task`: the target
+    speed switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes
+    (agent "random", one per seed). Each trained run also runs `episodes` episodes at each speed the schedule
+    switches to, held for the whole episode: its fixed-speed error over the same steps
+    (analysis/composition.fixed_speed_error).
 
     Environment seeds are the run's seed + EVALUATION_OFFSET (`envs/seeds.py`), as in every evaluation. One row
     per (agent, seed): its summary (analysis/composition.summarize, plus "fixed_error" for trained runs;
@@ -326,12 +324,11 @@ def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:
 
 def decision_responses(grid: Grid, perturbations: int, window: int, progress: bool = True,
                        store: bool = False) -> dict:
-    """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run (of the grid's
-    one task)'s reward
-    response to a K-step perturbation at `perturbations` decision times, over `window` steps, in an episode with
-    environment seed = the run's seed + HORIZON_OFFSET (`envs/seeds.py`). A result stored in the run with the
-    same parameters and step (`rundir.stored_analysis`) is read instead of computed; store=True writes each
-    computed one into its run."""
+    """Notebook 02's measurement, {agent: [per-seed `analysis.horizon.decision_response`]}: each run's reward
+    response (the grid's one task) to a K-step perturbation at `perturbations` decision times, over `window` steps,
+    in an episode with environment seed = the run's seed + HORIZON_OFFSET (`envs/seeds.py`). A result stored in
+    the run with the same parameters and step (`rundir.stored_analysis`) is read instead of computed; store=True
+    writes each computed one into its run."""
     task = grid.task
 
     def measure(path, seed):
@@ -402,9 +399,9 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
 
 def zero_shot_grid(grid: Grid, target_task: str, episodes: int, env_options: dict | None = None,
                    policy: str = "eval") -> tuple[list[dict], list[dict]]:
-    """(rows, baseline): each run of the grid (its one task) evaluated on `target_task` before any fine-tuning (with these task
-    options, e.g. the novelty grade and episode length), and the uniform random policy on exactly the same
-    episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`."""
+    """(rows, baseline): each run of the grid (its one task) evaluated on `target_task` before any fine-tuning (with
+    these task options, e.g. the novelty grade and episode length), and the uniform random policy on exactly the
+    same episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`."""
     def evaluate(agent, seed, how):
         result = evaluate_run(grid.require(grid.task, agent, seed), "train", episodes, task=target_task,
                               env_options=env_options, policy=how, write=False)
