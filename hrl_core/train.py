@@ -243,9 +243,9 @@ class Logger:
                       "fps": (step - self.last) / (now - self.t_last), "replay_steps": len(run.replay),
                       **run.episode_stats(), **{k: float(v[i]) for k, v in metrics.items()}}
             if every and step // every != self.last // every:
-                record["eval/return"] = evaluation_return(self.agent, unstack(state, i), self.group.task,
-                                                          self.schedule.evaluate_episodes, self.group.env_options,
-                                                          run.spec.seed)
+                record.update(evaluation_point(self.agent, unstack(state, i), self.group.task,
+                                               self.schedule.evaluate_episodes, self.group.env_options,
+                                               run.spec.seed))
                 record["eval/episodes"] = self.schedule.evaluate_episodes
             log.write(record)
             shown = shown or record
@@ -259,12 +259,22 @@ class Logger:
 
 
 
-def evaluation_return(ag, state, task: str, episodes: int, env_options: dict, seed: int, policy: str = "eval") -> float:
-    """The evaluation curve's point: the mean return over `episodes` evaluation episodes (per training speed) of run
-    seed `seed`; policy="random" (ag and state None) gives the random policy on exactly those episodes."""
+def evaluation_point(ag, state, task: str, episodes: int, env_options: dict, seed: int,
+                     policy: str = "eval") -> dict:
+    """The evaluation curve's point for run seed `seed`: `eval/return`, the mean return over `episodes` evaluation
+    episodes (per training speed), and on a speed task `eval/speed@V`, the mean forward speed at each training target
+    V, so that the budget at which an agent tracks its speeds reads off the curve. policy="random" (ag and state
+    None) gives the random policy on exactly those episodes."""
     from hrl_core.envs import is_speed_task
     from hrl_core.evaluate import evaluate
 
     results = evaluate(ag, state, task, "train" if is_speed_task(task) else None, episodes,
                        env_options=env_options, seed=seed + CURVE_OFFSET, policy=policy)
-    return float(np.mean([r["mean_return"] for r in results]))
+    point = {"eval/return": float(np.mean([r["mean_return"] for r in results]))}
+    point.update({f"eval/speed@{r['speed']:g}": r["mean_forward_speed"] for r in results if r["speed"] is not None})
+    return point
+
+
+def evaluation_return(ag, state, task: str, episodes: int, env_options: dict, seed: int, policy: str = "eval") -> float:
+    """The evaluation curve's return alone (see evaluation_point)."""
+    return evaluation_point(ag, state, task, episodes, env_options, seed, policy)["eval/return"]

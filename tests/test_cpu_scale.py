@@ -1,6 +1,7 @@
 """The CPU study's scale: the cheetah's named speed sets and its composed form, and the image size as a setting of
 rendering, encoder and decoder alike."""
 
+import json
 import subprocess
 import sys
 
@@ -111,3 +112,50 @@ def test_a_run_loads_with_its_own_size_and_refuses_another(tmp_path):
         evaluate(agent, state, "cheetah_speed", "train", 1, {**run.spec.env_options, "size": 64}, speeds=[1.0])
     with pytest.raises(ValueError, match="image_size=32 is the model's"):
         make_agent(run.spec.config, envs.make_env("cheetah_speed").obs_space, agent.act_space)
+
+
+def test_the_speed_margin_stops_paying_for_standing_still():
+    """At the cheetah's default margin (the target) a standing cheetah earns half the reward at every target; the CPU
+    study's margin of half the target pays nothing for it, and the peak stays 1 at the target."""
+    from hrl_core.envs.locomotion import speed_move_reward
+
+    rewards = {}
+    for margin in (None, 0.5):
+        env = envs.make_env("cheetah_speed", speed_set="cpu", speed=2.0, action_repeat=1, speed_margin=margin)
+        env.reset()
+        steps = [env.step(np.zeros(env.act_space.shape, np.float32)) for _ in range(5)]
+        assert abs(env.velocity) < 0.1  # standing still
+        rewards[margin] = np.mean([s["reward"] for s in steps])
+        env.close()
+    assert rewards[None] == pytest.approx(0.5, abs=0.05) and rewards[0.5] == pytest.approx(0.0, abs=0.05)
+    assert speed_move_reward(2.0, 2.0, 0.5) == pytest.approx(1.0)
+    assert speed_move_reward(1.0, 2.0, 0.5) == pytest.approx(0.5)  # half at one margin (v/2) away
+
+
+@pytest.mark.parametrize("value", [0, -0.5, "wide", True])
+def test_a_bad_speed_margin_names_itself_and_creates_nothing(tmp_path, value):
+    with pytest.raises(ValueError, match=f"speed_margin={value!r} is not valid; it must be a positive number"):
+        train(tmp_path / "run", RunSpec.create("cheetah_speed", env_options={"speed_margin": value}, config=SMALL),
+              Schedule(10), progress=False, parallel=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_speed_command_is_checked_when_made():
+    from hrl_core.envs.locomotion import SpeedCommand
+
+    assert SpeedCommand(schedule="1,2.5").schedule == (1.0, 2.5)
+    for bad, name in [({"split": "test"}, "split"), ({"conditioning": "text"}, "conditioning"),
+                      ({"speed": "fast"}, "speed"), ({"margin": 0}, "speed_margin")]:
+        with pytest.raises(ValueError, match=f"^{name}="):
+            SpeedCommand(**bad)
+
+
+def test_the_evaluation_curve_has_the_speed_at_each_training_target(tmp_path):
+    """The curve records the achieved speed per training target, so the budget at which tracking starts reads off it."""
+    spec = RunSpec.create("cheetah_speed", config={**SMALL, "image_size": 32},
+                          env_options={"speed_set": "cpu", "time_limit": 0.2})
+    train(tmp_path / "run", spec, Schedule(20, log_every=10, prefill=16, evaluate_every=10, evaluate_episodes=1),
+          parallel=False, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    points = [r for r in records if "eval/return" in r]
+    assert points and all(np.isfinite(r[f"eval/speed@{v:g}"]) for r in points for v in (0.5, 1.0, 2.0, 2.5))

@@ -6,8 +6,9 @@ from a split ("train" or "ood", held out) of a named speed set (task option `spe
     move(vx, v) = tolerance(vx, bounds=(v, v), margin=m, value_at_margin=0.5, sigmoid="linear")
 
 which is 1 at vx = v, 0.5 at |vx - v| = m and 0 from |vx - v| = 2m on, on both sides. The margin m is the one the
-suite uses for the same domain's speed term (v/2 for walker, v for quadruped and cheetah). The posture terms are
-the suite's own:
+suite uses for the same domain's speed term (v/2 for walker, v for quadruped and cheetah), or the task option
+`speed_margin` times v: the CPU study's cheetah uses v/2, since at margin v standing still earns half the reward at
+every target and a policy that ignores the target earns about 0.7 of it. The posture terms are the suite's own:
 
     walker:    stand * (5 move + 1) / 6,  stand = (3 tolerance(torso_height, [1.2, inf), 0.6) + (1 + upright) / 2) / 4
     quadruped: upright * move,            upright = tolerance(torso_upright, [1, inf), linear, margin 2)
@@ -31,6 +32,8 @@ Task conditioning modes:
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,12 +109,14 @@ def forward_velocity(domain: str, physics) -> float:
     return physics.speed()
 
 
-def speed_task_reward(domain: str, physics, target: float) -> float:
+def speed_task_reward(domain: str, physics, target: float, margin_fraction: float | None = None) -> float:
+    """The speed task's reward at `target`; `margin_fraction` (of the target) defaults to the domain's SPEED_MARGIN."""
     from dm_control.utils import rewards
 
     if domain not in SPEED_DOMAINS:
         raise ValueError(f"domain={domain!r} has no speed task; allowed values: {', '.join(SPEED_DOMAINS)}")
-    move = speed_move_reward(forward_velocity(domain, physics), target, SPEED_MARGIN[domain])
+    margin_fraction = SPEED_MARGIN[domain] if margin_fraction is None else margin_fraction
+    move = speed_move_reward(forward_velocity(domain, physics), target, margin_fraction)
     if domain == "walker":
         standing = rewards.tolerance(physics.torso_height(), bounds=(1.2, float("inf")), margin=0.6)
         upright = (1 + physics.torso_upright()) / 2
@@ -131,13 +136,37 @@ def draw_speed_bar(image: np.ndarray, fraction: float) -> np.ndarray:
     return image
 
 
+@dataclass(frozen=True)
+class SpeedCommand:
+    """What a speed-conditioned task commands, validated when made: a target drawn per episode from `split` of the
+    named `speed_set` (or the one fixed `speed`), or a `schedule` of targets within the episode (composed tasks);
+    how the agent is told (`conditioning`); and the reward's `margin` as a fraction of the target (None: the
+    domain's SPEED_MARGIN)."""
+    speed_set: str = DEFAULT_SPEED_SET
+    split: str = "train"
+    conditioning: str = "vector"
+    speed: float | None = None
+    schedule: tuple | None = None
+    margin: float | None = None
+
+    def __post_init__(self):
+        check_choice("split", self.split, SPLITS)
+        check_choice("conditioning", self.conditioning, CONDITIONING)
+        if self.speed is not None and (isinstance(self.speed, bool) or not isinstance(self.speed, (int, float))):
+            raise ValueError(f"speed={self.speed!r} is not valid; it must be a number (m/s) or None")
+        if self.schedule is not None:
+            object.__setattr__(self, "schedule", parse_schedule(self.schedule))
+        if self.margin is not None:
+            check_positive("speed_margin", self.margin, integer=False)
+
+
 class DMCPixelEnv(Env):
-    """A dm_control suite domain from 64x64 pixels with action repeat; optionally speed-conditioned."""
+    """A dm_control suite domain from pixels (`size` square) with action repeat; speed-conditioned when given a
+    SpeedCommand."""
 
     def __init__(self, domain: str, task: str, seed: int = 0, action_repeat: int = 2, size: int = 64,
-                 render: str = "fast", time_limit: float | None = None, speed_conditioned: bool = False,
-                 split: str = "train", conditioning: str = "vector", speed: float | None = None,
-                 schedule=None, speed_set_name: str = DEFAULT_SPEED_SET, description: str = ""):
+                 render: str = "fast", time_limit: float | None = None, command: SpeedCommand | None = None,
+                 description: str = ""):
         super().__init__()
         from dm_control import suite
 
@@ -151,17 +180,14 @@ class DMCPixelEnv(Env):
         self.control_timestep = float(self._env.control_timestep())  # seconds per physics-control step
         self._camera = PixelCamera(size, CAMERAS[domain], render)
         self._rng = np.random.RandomState(seed)
-        self.speed_conditioned = speed_conditioned or schedule is not None
-        self.speed_set = speed_set(domain, speed_set_name) if self.speed_conditioned else None
+        self.command, self.speed_conditioned = command, command is not None
+        self.speed_set = speed_set(domain, command.speed_set) if self.speed_conditioned else None
         self.target_speed, self.velocity = None, 0.0
-        self.schedule = None if schedule is None else parse_schedule(schedule)
+        self.schedule = command.schedule if self.speed_conditioned else None
         self.time_limit = time_limit or DEFAULT_TIME_LIMIT.get(domain)
         if self.speed_conditioned:
-            self.split = check_choice("split", split, SPLITS)
-            self.conditioning = check_choice("conditioning", conditioning, CONDITIONING)
-            if speed is not None and not isinstance(speed, (int, float)):
-                raise ValueError(f"speed={speed!r} is not valid; it must be a number (m/s) or None")
-            self.speeds = self.speed_set[split] if speed is None else (float(speed),)
+            self.conditioning = command.conditioning
+            self.speeds = self.speed_set[command.split] if command.speed is None else (float(command.speed),)
         spec = self._env.action_spec()
         self.act_space = Space(spec.shape, np.float32, float(spec.minimum.min()), float(spec.maximum.max()))
         self.obs_space = {"image": Space((size, size, 3), np.uint8)}
@@ -200,7 +226,7 @@ class DMCPixelEnv(Env):
         for _ in range(self.action_repeat):
             ts = self._env.step(action)
             if self.speed_conditioned:
-                reward += speed_task_reward(self.domain, self._env.physics, self.target_speed)
+                reward += speed_task_reward(self.domain, self._env.physics, self.target_speed, self.command.margin)
             else:
                 reward += ts.reward or 0.0
             if ts.last():

@@ -21,15 +21,14 @@ def _suite(name):
 
 def _speed(domain):
     def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, split="train",
-             conditioning="vector", speed=None, speed_set="real"):
-        from hrl_core.envs.locomotion import SPEED_DOMAINS, SPEED_SETS, DMCPixelEnv
+             conditioning="vector", speed=None, speed_set="real", speed_margin=None):
+        from hrl_core.envs.locomotion import SPEED_DOMAINS, SPEED_SETS, DMCPixelEnv, SpeedCommand
 
         sets = "; ".join(f"{name}: train {s['train']}, ood {s['ood']}" for name, s in SPEED_SETS[domain].items())
         text = (f"{domain.capitalize()} runs at a target speed drawn per episode (m/s, speed_set {sets}); reward "
                 "peaks at the target.")
         return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
-                           speed_conditioned=True, split=split, conditioning=conditioning, speed=speed,
-                           speed_set_name=speed_set, description=text)
+                           SpeedCommand(speed_set, split, conditioning, speed, margin=speed_margin), text)
     return make
 
 
@@ -49,17 +48,17 @@ def _maze(layout):
 
 def _speed_switch(domain):
     def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, conditioning="vector",
-             schedule=None, speed_set="real"):
-        from hrl_core.envs.locomotion import DEFAULT_SCHEDULES, SPEED_DOMAINS, DMCPixelEnv, parse_schedule, \
-            speed_set as check_set
+             schedule=None, speed_set="real", speed_margin=None):
+        from hrl_core.envs.locomotion import DEFAULT_SCHEDULES, SPEED_DOMAINS, DMCPixelEnv, SpeedCommand, \
+            parse_schedule, speed_set as check_set
 
         check_set(domain, speed_set)
         schedule = DEFAULT_SCHEDULES[domain, speed_set] if schedule is None else parse_schedule(schedule)
         text = (f"{domain.capitalize()} follows a target speed that switches within the episode: "
                 f"{' -> '.join(f'{v:g}' for v in schedule)} m/s, equal segments (a sequence never seen in training).")
         return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
-                           conditioning=conditioning, schedule=schedule, speed_set_name=speed_set,
-                           description=text)
+                           SpeedCommand(speed_set, conditioning=conditioning, schedule=schedule,
+                                        margin=speed_margin), text)
     return make
 
 
