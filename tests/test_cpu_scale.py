@@ -159,3 +159,25 @@ def test_the_evaluation_curve_has_the_speed_at_each_training_target(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     points = [r for r in records if "eval/return" in r]
     assert points and all(np.isfinite(r[f"eval/speed@{v:g}"]) for r in points for v in (0.5, 1.0, 2.0, 2.5))
+
+
+def test_the_study_command_is_the_pilots(tmp_path):
+    """reference_command trains what the DreamerV3 pilots that fixed the settings trained: the same task options,
+    image size and budget (reference/pilots/, records)."""
+    import json as _json
+    from pathlib import Path
+
+    from hrl_core import cpu_study
+
+    record = Path(__file__).parent.parent / "reference" / "pilots" / "cheetah_speed-dreamer-px32-m05-s0"
+    config, summary = (_json.loads((record / name).read_text()) for name in ("config.json", "summary.json"))
+    command = cpu_study.reference_command("cheetah_speed", "dreamer", 0)
+    assert command.startswith("EVAL_EPISODES=10 scripts/reference_run.sh cheetah_speed dreamer 0 15000 ")
+    options = dict(arg.split("=") for arg in command.split("--option ")[1:] for arg in [arg.split()[0]])
+    assert {k: _json.loads(v) if v[0].isdigit() else v for k, v in options.items()} == \
+        {k: v for k, v in config["env_options"].items() if k != "size"}
+    assert config["config"]["image_size"] == make_config("cpu").image_size == cpu_study.IMAGE_SIZE
+    assert summary["step"] == cpu_study.TASKS["cheetah_speed"]["steps"]
+    assert "--config image_size=64" in cpu_study.reference_command("maze_train", "director", 1)
+    with pytest.raises(ValueError, match="task='walker_speed' is not valid; allowed values: cheetah_speed"):
+        cpu_study.reference_command("walker_speed", "dreamer", 0)
