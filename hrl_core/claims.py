@@ -86,9 +86,9 @@ def training_claim(rows: list[dict], baseline: list[dict], maze: bool, scale: st
     _pair(rows, hierarchy)
     row_id = "1-maze" if maze else "1-speed"
     claim, measure = PRIMARY_ROWS[row_id]
-    return stats.claim_row(claim, measure, _above_random(rows, baseline, hierarchy, "train", not maze),
-                           _above_random(rows, baseline, "dreamer", "train", not maze), True, True, scale, reps,
-                           hierarchy=hierarchy, family=family(row_id, hierarchy))
+    spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family(row_id, hierarchy))
+    return stats.claim_row(spec, _above_random(rows, baseline, hierarchy, "train", not maze),
+                           _above_random(rows, baseline, "dreamer", "train", not maze), True, scale, reps)
 
 
 def heldout_claim(rows: list[dict], baseline: list[dict], check: dict, scale: str, reps: int = 2000,
@@ -98,9 +98,10 @@ def heldout_claim(rows: list[dict], baseline: list[dict], check: dict, scale: st
     _pair(rows, hierarchy)
     check = pair_check(check, hierarchy)
     claim, measure = PRIMARY_ROWS["2a"]
-    return stats.claim_row(claim, measure, _above_random(rows, baseline, hierarchy, "ood", True),
-                           _above_random(rows, baseline, "dreamer", "ood", True), True, check["learned"], scale, reps,
-                           gate=gate_text(check), hierarchy=hierarchy, family=family("2a", hierarchy))
+    spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family("2a", hierarchy))
+    return stats.claim_row(spec, _above_random(rows, baseline, hierarchy, "ood", True),
+                           _above_random(rows, baseline, "dreamer", "ood", True), check["learned"], scale, reps,
+                           gate=gate_text(check))
 
 
 def zero_shot_claim(rows: list[dict], baseline: list[dict], check: dict, scale: str, reps: int = 2000,
@@ -111,9 +112,10 @@ def zero_shot_claim(rows: list[dict], baseline: list[dict], check: dict, scale: 
     _pair(rows, hierarchy)
     check = pair_check(check, hierarchy)
     claim, measure = PRIMARY_ROWS["2b"]
-    return stats.claim_row(claim, measure, _above_random(rows, baseline, hierarchy, "train", False),
-                           _above_random(rows, baseline, "dreamer", "train", False), True, check["learned"], scale,
-                           reps, gate=gate_text(check), hierarchy=hierarchy, family=family("2b", hierarchy))
+    spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family("2b", hierarchy))
+    return stats.claim_row(spec, _above_random(rows, baseline, hierarchy, "train", False),
+                           _above_random(rows, baseline, "dreamer", "train", False), check["learned"], scale, reps,
+                           gate=gate_text(check))
 
 
 
@@ -149,11 +151,12 @@ def retention_scores(rows: list[dict], agent: str, inside: bool, baseline: list[
     return np.array(out)
 
 
-def speed_tracking(rows: list[dict], max_error: float = MAX_TRACKING_ERROR, min_slope: float = MIN_TRACKING_SLOPE) -> dict:
+def speed_tracking(rows: list[dict], max_error: float = MAX_TRACKING_ERROR,
+                   min_slope: float = MIN_TRACKING_SLOPE) -> dict:
     """Whether one run tracks the commanded speed, from its training-speed evaluation rows (with each episode's mean
     forward speed): the achieved speed rises with the target (least-squares slope > `min_slope`, 0.5 m/s per m/s)
-    and the mean relative error |achieved - target| / target is below `max_error` (half the target by default). Runs evaluated before forward
-    speeds were recorded raise: the rule cannot be judged from returns, which a good posture earns without walking.
+    and the mean relative error |achieved - target| / target is below `max_error` (half the target by default). Runs
+    evaluated before forward speeds were recorded raise: the rule cannot be judged from returns, which a good posture earns without walking.
     {"slope", "relative_error", "tracks"}."""
     rows = [r for r in rows if r["speed"] is not None]
     if len({r["speed"] for r in rows}) < 2:
@@ -187,11 +190,12 @@ def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int =
     for inside, kind in ((True, "interpolation"), (False, "extrapolation")):
         if not any(r["split"] == "ood" and (min(train) < r["speed"] < max(train)) == inside for r in rows):
             continue
-        claims.append(stats.claim_row(f"(b) hierarchy generalizes to held-out speeds ({kind})",
-                                      "held-out / own training-speed return" + (" (above random)" if baseline else ""),
-                                      retention_scores(rows, hierarchy, inside, baseline),
-                                      retention_scores(rows, "dreamer", inside, baseline), True, check["learned"],
-                                      scale, reps, gate=gate_text(check), hierarchy=hierarchy))
+        spec = stats.Claim(f"(b) hierarchy generalizes to held-out speeds ({kind})",
+                           "held-out / own training-speed return" + (" (above random)" if baseline else ""),
+                           hierarchy=hierarchy)
+        claims.append(stats.claim_row(spec, retention_scores(rows, hierarchy, inside, baseline),
+                                      retention_scores(rows, "dreamer", inside, baseline), check["learned"], scale,
+                                      reps, gate=gate_text(check)))
     return claims
 
 
@@ -236,9 +240,9 @@ def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 20
 
     check = pair_check(check, hierarchy)
     learned, gate = check["learned"], gate_text(check)
-    return [stats.claim_row("(b) hierarchy composes skills zero-shot", f"error after switches / {relative}",
-                            scores(hierarchy, kind), scores("dreamer", kind), False, learned, scale, reps, gate=gate,
-                            hierarchy=hierarchy)
+    return [stats.claim_row(stats.Claim("(b) hierarchy composes skills zero-shot", f"error after switches / {relative}",
+                                        higher_is_better=False, hierarchy=hierarchy),
+                            scores(hierarchy, kind), scores("dreamer", kind), learned, scale, reps, gate=gate)
             for kind, relative in (("fixed", "own error at fixed speeds"), ("random", "random policy's"))]
 
 
@@ -290,7 +294,7 @@ def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: st
                     reps: int = 2000) -> list[dict]:
     """Claim (c), two rows comparing a pre-chosen Director variant with a DreamerV3 one, one value per seed:
     steps to the threshold (lower is better; its median over novelty grades, censored when it never reached it on
-    most grades, so the test is on ranks: `stats.claim_row(censored=True)`) and the evaluation return after
+    most grades, so the test is on ranks: `stats.Claim(censored=True)`) and the evaluation return after
     fine-tuning (higher is better; its mean over grades). The gate is `check`, the source runs' skill on the source
     maze (`learned_check` on it), judged before fine-tuning: gating on the fine-tuned return would turn "Director
     fails to adapt" into no answer."""
@@ -324,12 +328,13 @@ def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: st
     primary = on_curves and (director_variant, dreamer_variant) == PRIMARY_FINETUNE
     claim = PRIMARY_ROWS["3"][0]
     where = "evaluation curves" if on_curves else "training episodes"
-    return [stats.claim_row(claim, f"steps to threshold on {where} ({label})", steps(director_variant),
-                            steps(dreamer_variant), False, learned, scale, reps, gate=gate, censored=True,
-                            hierarchy=hierarchy, family=family("3" if primary else None, hierarchy)),
-            stats.claim_row(claim, f"return after fine-tuning ({label})",
-                            matrix(director_variant, "evaluation_return"), matrix(dreamer_variant, "evaluation_return"),
-                            True, learned, scale, reps, gate=gate, hierarchy=hierarchy)]
+    steps_claim = stats.Claim(claim, f"steps to threshold on {where} ({label})", higher_is_better=False,
+                              censored=True, hierarchy=hierarchy, family=family("3" if primary else None, hierarchy))
+    return_claim = stats.Claim(claim, f"return after fine-tuning ({label})", hierarchy=hierarchy)
+    return [stats.claim_row(steps_claim, steps(director_variant), steps(dreamer_variant), learned, scale, reps,
+                            gate=gate),
+            stats.claim_row(return_claim, matrix(director_variant, "evaluation_return"),
+                            matrix(dreamer_variant, "evaluation_return"), learned, scale, reps, gate=gate)]
 
 
 def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_factor: float,
@@ -400,7 +405,7 @@ def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hie
     perturbation (a random goal code held K steps against K random actions), in environment steps, lower for the
     hierarchy (`hierarchy`, against dreamer). A run with no response, or one whose response had not decayed within
     the window, is censored at the window: its reach is only known to be at least that, so the test is on ranks
-    (`stats.claim_row(censored=True)`), never a mean of windows, and the measure says how many runs were censored.
+    (`stats.Claim(censored=True)`), never a mean of windows, and the measure says how many runs were censored.
     The gate is `check` (`tracking_check`) for these two agents."""
     def reach(result):  # +inf: censored at the window (known only to lie beyond it)
         value = result["l90_steps"]
@@ -413,8 +418,8 @@ def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hie
     if len(windows) > 1:  # censored runs are ranked above every reached one: one window for all
         raise ValueError(f"decision responses were measured over windows {windows}; censoring needs one window")
     check = pair_check(check, hierarchy)
-    return stats.claim_row("(a) hierarchy shortens the effective horizon",
-                           f"L90 of a K-step perturbation (environment steps; {censored} of {runs} runs censored at "
-                           f"the {windows[0]}-step window)",
-                           scores[hierarchy], scores["dreamer"], False, check["learned"], scale, reps, censored=True,
-                           gate=gate_text(check), hierarchy=hierarchy)
+    spec = stats.Claim("(a) hierarchy shortens the effective horizon",
+                       f"L90 of a K-step perturbation (environment steps; {censored} of {runs} runs censored at the "
+                       f"{windows[0]}-step window)", higher_is_better=False, censored=True, hierarchy=hierarchy)
+    return stats.claim_row(spec, scores[hierarchy], scores["dreamer"], check["learned"], scale, reps,
+                           gate=gate_text(check))

@@ -34,7 +34,7 @@ def test_seven_separated_rows_in_one_family_are_untestable_at_five_seeds():
     """Holm over 7 rows at 5 vs 5 cannot reach 0.05 (7 x 2/252 = 0.056): the rule says so instead of "no
     significant difference"; the same rows as 5 primary and 2 secondary are decided."""
     high, low = [5.0, 6.0, 7.0, 8.0, 9.0], [0.0, 1.0, 2.0, 3.0, 4.0]
-    seven = [stats.claim_row("c", f"m{i}", high, low, True, True, "s", family=stats.PRIMARY) for i in range(7)]
+    seven = [stats.claim_row(stats.Claim("c", f"m{i}", family=stats.PRIMARY), high, low, True, "s") for i in range(7)]
     assert all(r["verdict"] == "untestable with n = 5 (smallest possible p = 0.0079, too large for Holm over the 7 "
                "rows of its family)" for r in stats.decide(seven))
     split = [{**r, "family": stats.PRIMARY if i < 5 else stats.SECONDARY} for i, r in enumerate(seven)]
@@ -75,7 +75,7 @@ def test_interval_coverage_from_both_sides(n, studies):
     covered = 0
     for i in range(studies):
         runs = rng.normal(size=(2, n, 1)) + 0.5 * rng.normal(size=(2, n, 4))
-        row = stats.claim_row("c", "m", runs[0] + 1.0, runs[1], True, True, "sim", seed=i)
+        row = stats.claim_row(stats.Claim("c", "m"), runs[0] + 1.0, runs[1], True, "sim", seed=i)
         covered += row["difference"]["low"] <= 1.0 <= row["difference"]["high"]
     assert 0.93 <= covered / studies <= 0.97, covered / studies
 

@@ -38,25 +38,29 @@ VARIANTS = ("director: all", "director: WM+M (worker frozen)", "director: WM onl
 
 def claim_rows() -> list[dict]:
     """The rows 07 gathers: primary and secondary, both hierarchies, a censored row, verdicts of 100-210 characters."""
+    one, two_a, three = ("(1) hierarchy performs better on the training tasks",
+                         "(2a) hierarchy generalizes to held-out speeds", "(3) hierarchy adapts with less fine-tuning")
+    variants = "(director: WM+M (worker frozen) vs dreamer: all)"
     rows = [
-        stats.claim_row("(1) hierarchy performs better on the training tasks", "speed task: return / random return",
-                        [1.4, 1.6], [1.1, 1.2], True, True, SCALE, family=stats.PRIMARY),
-        stats.claim_row("(1) hierarchy performs better on the training tasks", "source maze: success - random success",
-                        [0.1, 0.2], [0.15, 0.05], True, True, SCALE, family=stats.PRIMARY),
-        stats.claim_row("(2a) hierarchy generalizes to held-out speeds", "held-out return / random return", [1.2, 1.3],
-                        [1.0, 1.1], True, False, SCALE, gate=GATE),
-        stats.claim_row("(2a) hierarchy generalizes to held-out speeds", "held-out return / random return",
-                        [1.25, 1.35], [1.0, 1.1], True, False, SCALE, gate=BOTH_FAILED, hierarchy="director+wr"),
-        stats.claim_row("(3) hierarchy adapts with less fine-tuning",
-                        "steps to threshold on evaluation curves (director: WM+M (worker frozen) vs dreamer: all)",
-                        [300, float("inf")], [200, 250], False, True, SCALE, censored=True),
-        stats.claim_row("(3) hierarchy adapts with less fine-tuning",
-                        "return after fine-tuning (director: WM+M (worker frozen) vs dreamer: all)", [0.3, 0.4],
-                        [0.2, 0.5], True, True, SCALE),
-        stats.claim_row("(a) hierarchy shortens the effective horizon",
-                        "L90 of a K-step perturbation (environment steps)", [12, 16], [20, 24], False, True, SCALE),
-        stats.claim_row("(b) hierarchy composes skills zero-shot", "error after switches / own error at fixed speeds",
-                        [1.1, 1.3], [1.2, 1.0], False, False, SCALE, gate=BOTH_FAILED, hierarchy="director+wr"),
+        stats.claim_row(stats.Claim(one, "speed task: return / random return", family=stats.PRIMARY), [1.4, 1.6],
+                        [1.1, 1.2], True, SCALE),
+        stats.claim_row(stats.Claim(one, "source maze: success - random success", family=stats.PRIMARY), [0.1, 0.2],
+                        [0.15, 0.05], True, SCALE),
+        stats.claim_row(stats.Claim(two_a, "held-out return / random return"), [1.2, 1.3], [1.0, 1.1], False, SCALE,
+                        gate=GATE),
+        stats.claim_row(stats.Claim(two_a, "held-out return / random return", hierarchy="director+wr"), [1.25, 1.35],
+                        [1.0, 1.1], False, SCALE, gate=BOTH_FAILED),
+        stats.claim_row(stats.Claim(three, f"steps to threshold on evaluation curves {variants}",
+                                    higher_is_better=False, censored=True), [300, float("inf")], [200, 250], True,
+                        SCALE),
+        stats.claim_row(stats.Claim(three, f"return after fine-tuning {variants}"), [0.3, 0.4], [0.2, 0.5], True,
+                        SCALE),
+        stats.claim_row(stats.Claim("(a) hierarchy shortens the effective horizon",
+                                    "L90 of a K-step perturbation (environment steps)", higher_is_better=False),
+                        [12, 16], [20, 24], True, SCALE),
+        stats.claim_row(stats.Claim("(b) hierarchy composes skills zero-shot",
+                                    "error after switches / own error at fixed speeds", higher_is_better=False,
+                                    hierarchy="director+wr"), [1.1, 1.3], [1.2, 1.0], False, SCALE, gate=BOTH_FAILED),
     ]
     return stats.decide(rows)
 

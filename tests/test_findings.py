@@ -186,7 +186,8 @@ def test_final_return_intervals_skip_runs_without_episodes():
 
 
 def test_findings_gather_claims_in_series_order_and_name_what_is_missing(tmp_path):
-    claim = stats.claim_row("(b) x", "m", np.array([1.0, 2.0]), np.array([1.0, 2.0]), True, False, "tiny", reps=REPS)
+    claim = stats.claim_row(stats.Claim("(b) x", "m"), np.array([1.0, 2.0]), np.array([1.0, 2.0]), False, "tiny",
+                            reps=REPS)
     for notebook, metrics in (("06_composition", {"claims": [claim, claim]}), ("04_generalization", {"claim": claim})):
         (tmp_path / notebook).mkdir()
         (tmp_path / notebook / "metrics.json").write_text(json.dumps(metrics))
@@ -201,7 +202,7 @@ def test_findings_gather_claims_in_series_order_and_name_what_is_missing(tmp_pat
 def test_one_run_per_agent_is_untestable():
     """A single seed per agent: the values stay, the interval is that seed's difference and says so, and the verdict
     is "untestable" even when the runs learned and the agents differ widely."""
-    claim = stats.claim_row("(b) x", "m", np.array([10.0]), np.array([1.0]), True, True, "1 seed", reps=REPS)
+    claim = stats.claim_row(stats.Claim("(b) x", "m"), np.array([10.0]), np.array([1.0]), True, "1 seed", reps=REPS)
     assert claim["runs"] == {"director": 1, "dreamer": 1} and claim["verdict"].startswith(stats.UNTESTABLE)
     assert claim["difference"]["point"] == pytest.approx(9.0)
     assert "9 [-inf, inf] (95% permutation interval over seeds (unbounded at this n))" in stats.findings_markdown([claim])
@@ -211,11 +212,11 @@ def test_findings_cells_stay_short_with_each_gate_a_numbered_note():
     """A failed gate's text is a note under its table, numbered once across the document's tables; a gated row
     that its seed counts could never decide says "untestable with n = 2" beside the gate; no cell runs long."""
     gate = "dreamer did not track the target speed: error 0.9 of it [0.84, 0.95], slope 0.0057 [0.0011, 0.01] " * 2
-    gated = stats.claim_row("(2a) held-out", "m", [1.0, 2.0], [1.0, 2.0], True, False, "tiny", reps=REPS, gate=gate,
-                            family=stats.PRIMARY)
+    gated = stats.claim_row(stats.Claim("(2a) held-out", "m", family=stats.PRIMARY), [1.0, 2.0], [1.0, 2.0], False,
+                            "tiny", reps=REPS, gate=gate)
     other = {**gated, "family": stats.SECONDARY}
-    decidable = stats.claim_row("(b) x", "m", [5.0, 6, 7, 8, 9], [0.0, 1, 2, 3, 4], True, False, "tiny", reps=REPS,
-                                gate="director did not learn")
+    decidable = stats.claim_row(stats.Claim("(b) x", "m"), [5.0, 6, 7, 8, 9], [0.0, 1, 2, 3, 4], False, "tiny",
+                                reps=REPS, gate="director did not learn")
     rows = [{**r, "notebook": "04_generalization"} for r in (gated, other, decidable)]
     text = findings.document(stats.decide(rows), [], "Findings (test)")
     assert text.count("not learned (gate 1); untestable with n = 2 (smallest possible p = 0.33)") == 2

@@ -1,6 +1,8 @@
 """The tests that decide claims (hrl_core/analysis/stats.py): the seed as the unit, exact permutation p-values, Holm
 within families, verdicts. Their calibration through the study's own code path is tests/test_calibration.py."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -30,14 +32,15 @@ def test_verdicts_supported_contradicted_untestable_not_learned():
     """5 vs 5 separated: supported (or contradicted when lower is better); 3 vs 3 separated: untestable with its
     smallest p; a failed gate: "not learned" with the reason, whatever the data."""
     high, low = [5.0, 6.0, 7.0, 8.0, 9.0], [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert stats.claim_row("c", "m", high, low, True, True, "s")["verdict"] == stats.SUPPORTED
-    assert stats.claim_row("c", "m", high, low, False, True, "s")["verdict"] == stats.CONTRADICTED
-    assert stats.claim_row("c", "m", low, high, False, True, "s")["verdict"] == stats.SUPPORTED
-    small = stats.claim_row("c", "m", high[:3], low[:3], True, True, "s")
+    higher, lower = stats.Claim("c", "m"), stats.Claim("c", "m", higher_is_better=False)
+    assert stats.claim_row(higher, high, low, True, "s")["verdict"] == stats.SUPPORTED
+    assert stats.claim_row(lower, high, low, True, "s")["verdict"] == stats.CONTRADICTED
+    assert stats.claim_row(lower, low, high, True, "s")["verdict"] == stats.SUPPORTED
+    small = stats.claim_row(stats.Claim("c", "m"), high[:3], low[:3], True, "s")
     assert small["verdict"] == "untestable with n = 3 (smallest possible p = 0.1)" and small["p_holm"] is None
-    gated = stats.claim_row("c", "m", high, low, True, False, "s", gate="Director did not learn the maze")
+    gated = stats.claim_row(stats.Claim("c", "m"), high, low, False, "s", gate="Director did not learn the maze")
     assert gated["verdict"] == "not learned (Director did not learn the maze)"
-    overlap = stats.claim_row("c", "m", [1.0, 3.0, 5.0, 7.0, 9.0], [2.0, 4.0, 6.0, 8.0, 10.0], True, True, "s")
+    overlap = stats.claim_row(stats.Claim("c", "m"), [1.0, 3.0, 5.0, 7.0, 9.0], [2.0, 4.0, 6.0, 8.0, 10.0], True, "s")
     assert overlap["verdict"] == stats.NOT_SIGNIFICANT
 
 
@@ -46,8 +49,8 @@ def test_holm_across_rows_by_hand():
     row is not in the family. Two separated 5 vs 5 rows (p = 2/252 each) stay significant (2 x 2/252 < 0.05)."""
     high, low = [5.0, 6.0, 7.0, 8.0, 9.0], [0.0, 1.0, 2.0, 3.0, 4.0]
     mixed = [0.0, 1.0, 5.5, 3.0, 9.5]
-    rows = [stats.claim_row("a", "m", high, low, True, True, "s"), stats.claim_row("b", "m", high, mixed, True, True, "s"),
-            stats.claim_row("c", "m", high[:3], low[:3], True, True, "s")]
+    rows = [stats.claim_row(stats.Claim(name, "m"), director, dreamer, True, "s")
+            for name, director, dreamer in (("a", high, low), ("b", high, mixed), ("c", high[:3], low[:3]))]
     decided = stats.decide(rows)
     p1, p2 = rows[0]["p"], rows[1]["p"]
     assert decided[0]["p_holm"] == pytest.approx(2 * p1)
@@ -59,8 +62,19 @@ def test_holm_across_rows_by_hand():
 
 
 def test_findings_table_escapes_pipes_and_shows_per_seed_values():
-    row = stats.claim_row("Director | returns more", "return", [5.0, 6.0], [1.0, 2.0], True, True, "2 seeds")
+    row = stats.claim_row(stats.Claim("Director | returns more", "return"), [5.0, 6.0], [1.0, 2.0], True, "2 seeds")
     lines = stats.findings_markdown([row]).strip().splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("| claim | family | hierarchy | measure | hierarchy per seed | DreamerV3 per seed")
     assert "Director \\| returns more | secondary | director | return | 5, 6 | 1, 2 |" in lines[2]
+
+
+def test_a_claim_names_a_bad_field_and_its_allowed_values():
+    with pytest.raises(ValueError, match="family='tertiary' is not valid; allowed values: primary, secondary"):
+        stats.Claim("c", "m", family="tertiary")
+    with pytest.raises(ValueError, match="measure='' is not valid; allowed values: a non-empty string"):
+        stats.Claim("c", "")
+    with pytest.raises(ValueError, match="censored='yes' is not valid"):
+        stats.Claim("c", "m", censored="yes")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stats.Claim("c", "m").family = stats.PRIMARY

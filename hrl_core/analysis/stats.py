@@ -38,6 +38,7 @@ seeded here and restored after).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 
@@ -45,6 +46,8 @@ import numpy as np
 import scipy.stats
 from rliable import library as rly
 from rliable import metrics
+
+from hrl_core.validation import check_choice
 
 ALPHA = 0.05
 SUPPORTED = "supported"
@@ -297,26 +300,46 @@ def seed_interval(x, y, reps: int = 2000, seed: int = 0, level: float = 0.95) ->
     return _bootstrap_interval(x.mean() - y.mean(), boot, min(len(x), len(y)), level)
 
 
-def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_is_better: bool, learned: bool,
-              scale: str, reps: int = 2000, seed: int = 0, gate: str = "", censored: bool = False,
-              hierarchy: str = "director", family: str = SECONDARY) -> dict:
-    """One findings-table row: each run's value (its mean over the columns of its score row), the difference of the
-    agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is decided together
-    with the other rows (`decide`: Holm's correction across them); the row holds the verdict it would get alone.
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What one findings row tests, fixed before the runs: the claim and its measure in words; `higher_is_better`,
+    the claim's direction (Director does better means a higher value, or a lower one: errors, steps to a threshold);
+    `censored`, whether the scores are one value per run with +inf for a run censored at its budget (see the
+    module's docstring: the test is on ranks and the effect is P(Director better)); `hierarchy`, the hierarchical
+    agent compared with DreamerV3, whose values are the row's "director" entry whichever it is, so every row reads
+    the same way; and `family`, the Holm family the row is decided in (`decide`)."""
+
+    claim: str
+    measure: str
+    higher_is_better: bool = True
+    censored: bool = False
+    hierarchy: str = "director"
+    family: str = SECONDARY
+
+    def __post_init__(self):
+        for name in ("claim", "measure", "hierarchy"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; allowed values: a non-empty string")
+        for name in ("higher_is_better", "censored"):
+            check_choice(name, getattr(self, name), (True, False))
+        check_choice("family", self.family, (PRIMARY, SECONDARY))
+
+
+def claim_row(spec: Claim, director_scores, dreamer_scores, learned: bool, scale: str, reps: int = 2000,
+              seed: int = 0, gate: str = "") -> dict:
+    """One findings-table row for `spec`: each run's value (its mean over the columns of its score row), the
+    difference of the agents' means with an interval over seeds, and the raw two-sided permutation p. The verdict is
+    decided together with the other rows of its family (`decide`: Holm's correction across them); the row holds the
+    verdict it would get alone (uncorrected).
 
     Scores are (runs, tasks) or (runs,). `learned` is the pre-treatment gate: both agents passed the skill the claim
-    starts from (the caller's rule; `gate` says in words which rule, or who failed it). `higher_is_better` gives the
-    claim's direction: Director does better means a higher value, or a lower one (errors, steps to a threshold).
-
-    `censored`: the scores are one value per run, +inf for a run censored at its budget (see the module's
-    docstring); the test is on ranks and the effect is P(Director better). Censored values are stored as None.
-
-    `hierarchy` names the hierarchical agent compared with DreamerV3 ("director" or "director+wr"); its values are
-    the row's "director" entry whichever it is, so every row reads the same way. `family` is the Holm family the
-    row is decided in (`decide`); the row's own verdict is the one it would get alone (uncorrected)."""
+    starts from (the caller's rule; `gate` says in words which rule, or who failed it). `scale` names the runs'
+    scale (preset and seeds) for the table."""
+    higher_is_better, censored = spec.higher_is_better, spec.censored
     if censored:
         director, dreamer = (np.asarray(v, np.float64).reshape(-1) for v in (director_scores, dreamer_scores))
-        if np.isnan(director).any() or np.isnan(dreamer).any() or np.isneginf(np.concatenate([director, dreamer])).any():
+        both = np.concatenate([director, dreamer])
+        if np.isnan(both).any() or np.isneginf(both).any():
             raise ValueError("censored scores must be numbers, or +inf for a run censored at its budget")
         rank_director, rank_dreamer = _ranks(director, dreamer)
         p = permutation_p(rank_director, rank_dreamer, seed=seed)
@@ -330,11 +353,11 @@ def claim_row(claim: str, measure: str, director_scores, dreamer_scores, higher_
         effect = shift_interval(director, dreamer, seed=seed)
         better = (effect["point"] > 0) == bool(higher_is_better)
         listed = {"director": director.tolist(), "dreamer": dreamer.tolist()}
-    row = {"claim": claim, "measure": measure, **listed,
+    row = {"claim": spec.claim, "measure": spec.measure, **listed,
            "runs": {"director": len(director), "dreamer": len(dreamer)}, "difference": effect, "p": p,
            "smallest_p": smallest_p(len(director), len(dreamer)), "higher_is_better": bool(higher_is_better),
            "director_better": bool(better), "censored": bool(censored), "learned": bool(learned), "gate": gate,
-           "scale": scale, "hierarchy": hierarchy, "family": family}
+           "scale": scale, "hierarchy": spec.hierarchy, "family": spec.family}
     return decide([row])[0]
 
 
