@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+from hrl_core import rundir
+
 # The official DreamerV3's figure at preset S (its paper's appendix): 8.6 updates/s, 34 environment frames/s, on
 # one RTX 3080 Ti, walker_walk at action repeat 2 and train ratio 512.
 OFFICIAL_S = {"updates_per_s": 8.6, "frames_per_s": 34, "device": "RTX 3080 Ti"}
@@ -72,8 +74,10 @@ def report(out: Path) -> str:
         rates.append(f"{r['task']} {r.get(batched)} agent steps/s with {workers} worker processes "
                      f"({r['single_steps_per_s']} in one process)")
     lines += ["", "Environment steps/s: " + ("; ".join(rates) or "not measured")]
-    records = read_lines(out / "run" / "metrics.jsonl")
-    summary = _read_json(out / "run" / "summary.json")  # written when the run stops; absent if it was killed
+    run = out / "run"
+    records = rundir.read_metrics(run) if rundir.last_logged_step(run) is not None else []
+    # The summary is written when the run stops; absent if it was killed.
+    summary = rundir.read_summary(run) if rundir.trained_steps(run) is not None else None
     last = records[-1] if records else {}
     steps = (summary or {}).get("step", last.get("step", 0))
     updates = (summary or {}).get("updates", last.get("updates", 0))
@@ -94,13 +98,6 @@ def report(out: Path) -> str:
     if notes:
         lines += ["", "Stages cut short or skipped (log.txt): " + "; ".join(notes)]
     return "\n".join(lines) + "\n"
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _train_row(r: dict, flops: dict) -> str:

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hrl_core import rundir
+
 
 def timed(cmd: list[str]) -> float:
     start = time.perf_counter()
@@ -38,7 +40,7 @@ def main() -> None:
         base += [arg for option in args.option for arg in ("--option", option)]
         group = timed(base + ["--seeds", ",".join(map(str, seeds)), "--logdir", f"{tmp}/group-s{{seed}}"])
         alone = sum(timed(base + ["--seed", str(s), "--logdir", f"{tmp}/alone-s{s}"]) for s in seeds)
-        assert all((Path(tmp) / f"group-s{s}" / "summary.json").exists() for s in seeds)
+        assert all(rundir.is_finished(Path(tmp) / f"group-s{s}", args.steps) for s in seeds)
     total = args.steps * args.seeds
     print(f"| {args.preset} {args.agent} {args.task}, {args.seeds} seeds x {args.steps} steps | wall s | "
           "policy steps/s (all seeds) |\n|---|---|---|")

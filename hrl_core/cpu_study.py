@@ -20,10 +20,10 @@ SEEDS = (0, 1, 2, 3, 4)
 # episodes (per target speed on the cheetah; the maze's 0/1 returns need more to tell success rates apart).
 TASKS = {
     "cheetah_speed": {"options": {"speed_set": "cpu", "speed_margin": 0.5, "action_repeat": ACTION_REPEAT},
-                      "steps": 15_000, "config": {}, "eval_episodes": 10},
+                      "steps": 15_000, "config": {}, "evaluation_episodes": 10},
     "maze_train": {"options": {"body": "ball", "maze_size": "small", "time_limit": 20.0,
                                "action_repeat": ACTION_REPEAT},
-                   "steps": 12_000, "config": {"train_ratio": 64, "image_size": 64}, "eval_episodes": 40},
+                   "steps": 12_000, "config": {"train_ratio": 64, "image_size": 64}, "evaluation_episodes": 40},
 }
 
 
@@ -33,5 +33,5 @@ def reference_command(task: str, agent: str, seed: int) -> str:
     spec = TASKS[task]
     args = [f"--option {k}={v}" for k, v in spec["options"].items()] + [f"--config {k}={v}"
                                                                          for k, v in spec["config"].items()]
-    return (f"EVAL_EPISODES={spec['eval_episodes']} scripts/reference_run.sh {task} {agent} {seed} {spec['steps']} "
-            f"{' '.join(args)} --eval-every 2000")
+    return (f"EVAL_EPISODES={spec['evaluation_episodes']} scripts/reference_run.sh {task} {agent} {seed} "
+            f"{spec['steps']} {' '.join(args)} --eval-every 2000")

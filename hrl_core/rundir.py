@@ -304,14 +304,27 @@ def drop_rows_after(path: Path, step: int) -> None:
 
 
 def read_metrics(logdir: str | Path) -> list[dict]:
+    """The run's metrics rows. A last line cut by a kill mid-write is left out (the run resumes from a checkpoint
+    before it); a malformed line anywhere else raises."""
     path = Path(logdir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"no metrics at {path}; train the run first")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if number < len(lines):
+                raise ValueError(f"{path}:{number} is not a JSON row") from None
+    return rows
 
 
 def write_summary(logdir: str | Path, summary: dict) -> None:
-    (Path(logdir) / "summary.json").write_text(json.dumps(summary, indent=1))
+    path = Path(logdir) / "summary.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(summary, indent=1))
+    temporary.replace(path)  # atomic: a kill leaves the last summary or the new one, never a part
 
 
 def read_summary(logdir: str | Path) -> dict:

@@ -1,6 +1,7 @@
 """The run as one typed object: RunSpec written and read as one, old run folders still load, the schedule and the
 group check their options, the task registry answers what a task is, and only rundir.py knows the run's files."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -112,16 +113,42 @@ def test_the_registry_answers_what_a_task_is():
         envs.is_speed_task("walker_sped")
 
 
+def code_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line) of a Python file, its docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docs = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            docs |= set(range(body[0].lineno, body[0].end_lineno + 1))
+    return [(n, line) for n, line in enumerate(path.read_text().splitlines(), 1) if n not in docs]
+
+
 def test_only_rundir_names_the_run_files():
     """config.json, summary.json, metrics.jsonl and the eval_* files are rundir.py's; elsewhere in hrl_core they may
-    appear only in a command's help text, and no notebook's code names them."""
+    appear only in a command's help text, and no notebook's or benchmark's code names them."""
     pattern = re.compile(r"config\.json|summary\.json|metrics\.jsonl|eval_")
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in sorted((ROOT / "hrl_core").rglob("*.py")) if path.name != "rundir.py"
              for number, line in enumerate(path.read_text().splitlines(), 1)
              if pattern.search(line) and "help=" not in line]
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):  # benchmarks too, outside their docstrings
+        found += [f"{path.relative_to(ROOT)}:{number}: {line.strip()}" for number, line in code_lines(path)
+                  if pattern.search(line.split("#")[0])]
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):  # notebooks read runs through rundir too
         cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         found += [f"{path.relative_to(ROOT)}: {line.strip()}" for c in cells
                   for line in "".join(c["source"]).splitlines() if pattern.search(line)]
     assert found == []
+
+
+def test_metrics_with_a_line_cut_by_a_kill_read_up_to_it(tmp_path):
+    """A kill mid-write leaves a torn last row: it is left out; a malformed row before the last raises, naming it."""
+    (tmp_path / "metrics.jsonl").write_text('{"step": 500}\n{"step": 1000}\n{"step": 15')
+    assert rundir.read_metrics(tmp_path) == [{"step": 500}, {"step": 1000}]
+    (tmp_path / "metrics.jsonl").write_text('{"step": 500}\n{"ste\n{"step": 1500}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2 is not a JSON row"):
+        rundir.read_metrics(tmp_path)
+    rundir.write_summary(tmp_path, {"step": 1000})
+    assert rundir.read_summary(tmp_path) == {"step": 1000} and not list(tmp_path.glob("*.tmp"))
