@@ -18,7 +18,7 @@ import json, sys, time
 import jax, hrl_core
 from hrl_core.agents import make_agent
 from hrl_core.config import make_config
-from hrl_core.rundir import spaces
+from hrl_core.envs import spaces
 hrl_core.enable_compilation_cache()
 preset, agent_name, jitted = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 agent = make_agent(make_config(preset, agent=agent_name), *spaces("walker_speed", {}))

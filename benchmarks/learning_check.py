@@ -31,7 +31,8 @@ def random_returns(task, episodes, seed, options):
 def main():
     import hrl_core
     from hrl_core.evaluate import evaluate
-    from hrl_core.rundir import RunSpec, load_agent, read_metrics
+    from hrl_core.learned import load_agent
+    from hrl_core.rundir import RunSpec, read_metrics
     from hrl_core.train import Schedule, train
 
     p = argparse.ArgumentParser()

@@ -66,7 +66,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from hrl_core.rundir import export_run
+    from hrl_core.learned import export_run
 
     out = export_run(args.logdir, args.out, learned=not args.record_only, precision=args.precision)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

@@ -16,6 +16,8 @@ import numpy as np
 
 from hrl_core.agents.common import POLICY_MODES, policy_obs
 from hrl_core.envs.seeds import EVALUATION_OFFSET
+from hrl_core.learned import load_agent
+from hrl_core.rundir import current_step, evaluation_path, read_evaluation, read_spec, write_evaluation
 from hrl_core.validation import check_choice
 
 EVAL_POLICIES = (*POLICY_MODES, "random")
@@ -101,10 +103,8 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
 def stored_evaluation(logdir: str | Path, split: str, episodes: int, policy: str = "eval") -> dict | None:
     """The run's stored evaluation (`rundir.evaluation_path`) if it is exactly the one evaluate_run would compute
     now: the run's own task and options (recorded in the file), this split and policy, `episodes` per speed, at the
-    run's latest checkpoint (for a run stored without one, `export_run(learned=False)`, at the step its training
+    run's latest checkpoint (for a run stored without one, `learned.export_run(learned=False)`, at the step its training
     reached); else None."""
-    from hrl_core.rundir import current_step, read_evaluation, read_spec
-
     stored = read_evaluation(logdir, split, policy)
     if stored is None:
         return None
@@ -127,8 +127,6 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     the same episodes. `frames` (.png strip or .gif) saves the frames of the first evaluation episode of the first
     speed, replayed with the same seeds. With reuse=True (and no other task, options or frames) an identical stored
     evaluation (`stored_evaluation`) is returned instead of being computed again."""
-    from hrl_core.rundir import evaluation_path, load_agent, write_evaluation
-
     check_choice("split", split, ("train", "ood"))
     check_choice("policy", policy, EVAL_POLICIES)
     if reuse and task is None and not env_options and frames is None:

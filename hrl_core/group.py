@@ -14,8 +14,9 @@ import numpy as np
 from hrl_core.batches import replay_spaces
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.replay import Replay
-from hrl_core.rundir import (RunSpec, has_spec, is_export, latest_step, load_agent, read_spec, spaces, write_spec,
-                             write_summary)
+from hrl_core.envs import spaces
+from hrl_core.learned import is_export, load_agent
+from hrl_core.rundir import RunSpec, has_spec, latest_step, read_spec, write_spec, write_summary
 
 CARRIED = ("params", "slow_critic", "retnorm", "advnorm", "adapt")  # what init_from carries; optimisers restart
 SHARED = ("task", "config", "env_options")  # what every run of a group has in common

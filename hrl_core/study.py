@@ -25,8 +25,9 @@ from hrl_core.envs.seeds import EVALUATION_OFFSET, HORIZON_OFFSET
 from hrl_core.evaluate import evaluate_run
 from hrl_core.executor import LOCAL, Job, Placement, run_jobs
 from hrl_core.grid import Grid
-from hrl_core.rundir import (RunSpec, analysis, has_spec, is_finished, is_record, latest_step, load_agent,
-                             read_metrics, read_spec, read_summary, trained_steps)
+from hrl_core.learned import load_agent
+from hrl_core.rundir import (RunSpec, analysis, has_spec, is_finished, is_record, latest_step, read_metrics, read_spec,
+                             read_summary, trained_steps)
 from hrl_core.train import Schedule, evaluation_return, train_seeds
 from hrl_core.validation import check_choice
 
@@ -189,8 +190,8 @@ def finetune_path(runs, target_task: str, variant: str, seed: int, novelty: str 
 def finished_as(logdir: Path, spec, steps: int) -> bool:
     """Whether `logdir` holds this run, finished at `steps` or beyond: the same spec, its source run compared by
     folder name (a run made from another copy of reference/ is the same run). Such a run is not trained again. A run
-    stored without its learned state (`export_run(learned=False)`, the reference fine-tuning runs) that is not this
-    finished run cannot be continued: ValueError."""
+    stored without its learned state (`learned.export_run(learned=False)`, the reference fine-tuning runs) that is
+    not this finished run cannot be continued: ValueError."""
     if not has_spec(logdir):
         return False
     stored = read_spec(logdir)

@@ -249,7 +249,8 @@ def test_init_from_carries_every_learned_quantity(tmp_path):
     writes one."""
     from hrl_core.checkpoint import Checkpointer
     from hrl_core.group import init_from
-    from hrl_core.rundir import RunSpec, load_agent, write_spec
+    from hrl_core.learned import load_agent
+    from hrl_core.rundir import RunSpec, write_spec
 
     cfg, agent, fresh = agent_for("director")
     learned = {k: jax.tree.map(lambda x: x + 1, v) for k, v in fresh.items() if k != "opt"}

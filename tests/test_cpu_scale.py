@@ -14,7 +14,8 @@ from hrl_core import envs, nets
 from hrl_core.agents import make_agent
 from hrl_core.config import make_config
 from hrl_core.evaluate import evaluate
-from hrl_core.rundir import RunSpec, load_agent
+from hrl_core.learned import load_agent
+from hrl_core.rundir import RunSpec
 from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
 

@@ -95,7 +95,8 @@ def test_finetune_manager_only_leaves_everything_else_bitwise_unchanged(setup):
 
 @pytest.mark.slow
 def test_director_run_trains_checkpoints_resumes_and_finetunes(tmp_path):
-    from hrl_core.rundir import RunSpec, load_agent
+    from hrl_core.learned import load_agent
+    from hrl_core.rundir import RunSpec
     from hrl_core.train import Schedule, train
 
     src = tmp_path / "maze"

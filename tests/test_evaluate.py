@@ -47,7 +47,7 @@ def test_a_stored_evaluation_is_reused_only_when_it_is_the_same_evaluation(run, 
         assert evaluate.evaluate_run(run, "train", 1, policy=policy, write=False)["results"] == stored["results"]
         results[policy] = stored["results"]
     with monkeypatch.context() as patch:  # a reused evaluation loads no agent
-        patch.setattr(rundir, "load_agent", lambda *a, **k: pytest.fail("the stored evaluation was not reused"))
+        patch.setattr(evaluate, "load_agent", lambda *a, **k: pytest.fail("the stored evaluation was not reused"))
         for policy in ("eval", "random"):
             assert evaluate.evaluate_run(run, "train", 1, policy=policy, reuse=True)["results"] == results[policy]
     for split, episodes, policy in (("train", 2, "eval"), ("ood", 1, "eval"), ("train", 1, "mode")):
@@ -68,7 +68,7 @@ def test_bad_policy_names_the_choices(run, capsys):
 def test_frames_strip_and_export_load_like_the_run(run, tmp_path):
     """`hrl eval --frames` writes the first episode as a strip; `hrl export` writes a small copy without optimiser
     state or replay that loads (fresh optimiser states) and evaluates to the same returns as the run."""
-    from hrl_core.rundir import load_agent
+    from hrl_core.learned import load_agent
 
     strip = tmp_path / "strip.png"
     assert main(["eval", "--logdir", str(run), "--episodes", "1", "--frames", str(strip), "--out",
@@ -101,7 +101,7 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
     as float32 equal to the run's weights rounded once; biases, norms, normalisers and scales load exactly. The run's
     own learned-policy evaluations are not of those weights, so only the random policy's travel; the export's own
     evaluation reproduces from its files."""
-    from hrl_core import rundir
+    from hrl_core import learned, rundir
 
     for policy in ("eval", "random"):
         assert main(["eval", "--logdir", str(run), "--episodes", "1", "--policy", policy]) == 0
@@ -114,9 +114,9 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
     assert sizes[1] < sizes[0]  # (52-54% at the cpu preset, RESULTS; orbax's compression and overhead vary here)
     assert stored_dtypes(half) == {("float16", True), ("float32", False)}  # (dtype, weight): weights only rounded
     assert stored_dtypes(full) == {("float32", True), ("float32", False)}
-    _, state, _ = rundir.load_agent(run)
+    _, state, _ = learned.load_agent(run)
     assert sorted(p.name for p in half.glob("eval_*.json")) == ["eval_train_random.json"]
-    _, loaded, info = rundir.load_agent(half)
+    _, loaded, info = learned.load_agent(half)
     assert info.meta["precision"] == "float16"
     rounded = 0
     for name in ("params", "slow_critic", "retnorm"):
@@ -132,9 +132,9 @@ def test_a_float16_export_stores_rounded_weights_and_evaluations_of_itself(run, 
     with pytest.raises(SystemExit):
         main(["export", "--logdir", str(run), "--out", str(tmp_path / "x"), "--precision", "int8"])
     with pytest.raises(ValueError, match="precision='float16' is not valid for a record"):
-        rundir.export_run(run, tmp_path / "record", learned=False, precision="float16")
+        learned.export_run(run, tmp_path / "record", learned=False, precision="float16")
     with pytest.raises(ValueError, match="precision='bfloat16' is not valid"):
-        rundir.export_run(run, tmp_path / "y", precision="bfloat16")
+        learned.export_run(run, tmp_path / "y", precision="bfloat16")
 
 
 def stored_dtypes(export) -> set:
@@ -163,7 +163,7 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
     compute afresh."""
     import shutil
 
-    from hrl_core import rundir, study
+    from hrl_core import evaluate, learned, rundir, study
 
     spec = rundir.read_spec(run)
     runs = tmp_path / "runs"
@@ -183,7 +183,7 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
         raise AssertionError("a stored analysis was computed again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(rundir, "load_agent", refuse)
+        patch.setattr(evaluate, "load_agent", refuse)
         patch.setattr(study, "load_agent", refuse)
         patch.setattr(study, "_composition_row", refuse)
         np.testing.assert_equal(measure(4), fresh)
@@ -192,7 +192,7 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
             measure(3)  # another window
         # A record (no learned state) keeps its analyses: the series reads it like the run.
         records = tmp_path / "records"
-        rundir.export_run(copy, rundir.run_path(records, spec.task, spec.agent, spec.seed), learned=False)
+        learned.export_run(copy, rundir.run_path(records, spec.task, spec.agent, spec.seed), learned=False)
         stored_grid = Grid(records, spec.task, spec.agent, spec.seed)
         np.testing.assert_equal(study.decision_responses(stored_grid, 2, 4, progress=False), fresh)
         np.testing.assert_equal(study.composition_grid(stored_grid, 1, [1.0, 2.0], 0.5, progress=False), rows)
@@ -201,7 +201,7 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
         with pytest.raises(AssertionError, match="computed again"):
             compose()  # of another checkpoint
     with pytest.raises(FileNotFoundError, match="stored without its learned state"):  # and says why it cannot load
-        rundir.load_agent(rundir.run_path(records, spec.task, spec.agent, spec.seed))
+        learned.load_agent(rundir.run_path(records, spec.task, spec.agent, spec.seed))
 
 
 def test_a_run_folder_is_never_overwritten_and_an_export_is_not_resumed(run, tmp_path):

@@ -84,8 +84,8 @@ LAYERS = [
     ("environments and networks", ["hrl_core.envs", "hrl_core.config", "hrl_core.conv", "hrl_core.nets",
                                    "hrl_core.world_model", "hrl_core.batches"]),
     ("agents", ["hrl_core.agents"]),
-    ("runs", ["hrl_core.rundir", "hrl_core.grid", "hrl_core.group", "hrl_core.evaluate", "hrl_core.train",
-              "hrl_core.executor", "hrl_core.analysis.horizon", "hrl_core.analysis.composition",
+    ("runs", ["hrl_core.rundir", "hrl_core.learned", "hrl_core.grid", "hrl_core.group", "hrl_core.evaluate",
+              "hrl_core.train", "hrl_core.executor", "hrl_core.analysis.horizon", "hrl_core.analysis.composition",
               "hrl_core.analysis.goals"]),
     ("study", ["hrl_core.claims", "hrl_core.calibration", "hrl_core.findings", "hrl_core.study", "hrl_core.series",
                "hrl_core.bench", "hrl_core.viz"]),
@@ -136,6 +136,15 @@ def test_importing_the_package_and_its_environments_does_no_work():
             "assert hrl_core.enable_compilation_cache() == jax.config.jax_compilation_cache_dir\n")
     env = {"HRL_JAX_CACHE": "/tmp/hrl-test-jax-cache", "MUJOCO_GL": "egl", "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_runs_record_reads_without_jax():
+    """rundir (spec, metrics, summary, evaluations, analyses) needs no JAX; the learned state (hrl_core/learned.py)
+    does."""
+    code = ("import sys\nfrom hrl_core import rundir\n"
+            "assert 'jax' not in sys.modules and 'orbax' not in sys.modules, 'the record imported JAX'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
 
 

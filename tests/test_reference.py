@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hrl_core import rundir, series
+from hrl_core import evaluate, rundir, series
 from hrl_core.grid import Grid
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
@@ -30,7 +30,7 @@ def test_reference_is_small_and_described():
 @pytest.mark.parametrize("run", RUNS, ids=[p.name for p in RUNS])
 def test_reference_run_loads_on_cpu_with_its_evaluations(run):
     """An export: learned state without optimiser or replay; it loads, and its evaluation files are there."""
-    from hrl_core.rundir import load_agent
+    from hrl_core.learned import load_agent
 
     agent, state, loaded = load_agent(run)
     assert loaded.meta["learned_only"] and agent.cfg.preset == "cpu"
@@ -83,7 +83,7 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
         raise AssertionError("05 would train or load a run that reference/finetune/ stores finished")
 
     monkeypatch.setattr(study, "_training_job", refuse)
-    monkeypatch.setattr(rundir, "load_agent", refuse)
+    monkeypatch.setattr(evaluate, "load_agent", refuse)
     monkeypatch.setattr(study, "load_agent", refuse)
     source = Grid(REFERENCE, "maze_train", study.source_agents(values["variants"]), values["seeds"],
                   settings["preset"])
@@ -110,7 +110,7 @@ def test_stored_analyses_are_the_ones_02_and_06_ask_for(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("02 or 06 would compute a measurement that the reference run stores")
 
-    monkeypatch.setattr(rundir, "load_agent", refuse)
+    monkeypatch.setattr(evaluate, "load_agent", refuse)
     monkeypatch.setattr(study, "load_agent", refuse)
     monkeypatch.setattr(study, "_composition_row", refuse)
     horizon, composed = values("02_horizon_analysis"), values("06_composition")

@@ -12,7 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from hrl_core.rundir import RunSpec, load_agent, read_metrics
+from hrl_core.learned import load_agent
+from hrl_core.rundir import RunSpec, read_metrics
 from hrl_core.train import Schedule, seed_logdirs, train, train_seeds
 from tests.helpers import SMALL
 
@@ -61,7 +62,7 @@ def test_group_seed_matches_the_seed_trained_alone(tmp_path):
 def test_frozen_parts_hold_for_every_seed(tmp_path):
     from hrl_core.agents import make_agent
     from hrl_core.config import make_config
-    from hrl_core.rundir import spaces
+    from hrl_core.envs import spaces
 
     train_seeds(group_runs([tmp_path / "s3", tmp_path / "s4"], [3, 4], config={**SMALL, "train_parts": ("A", "V")}),
                 SCHEDULE, **RUN)

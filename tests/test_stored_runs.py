@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from hrl_core import rundir, series
+from hrl_core import learned, rundir, series
 from hrl_core.checkpoint import Checkpointer
 from hrl_core.evaluate import stored_evaluation
 from hrl_core.rundir import RunSpec
@@ -60,7 +60,7 @@ def test_a_finished_run_is_not_trained_again_and_a_stored_one_cannot_continue(tm
     with pytest.raises(ValueError, match="fewer steps"):
         finished_as(run, spec, 300)
     with pytest.raises(FileNotFoundError, match="stored without its learned state"):
-        rundir.load_agent(run)
+        learned.load_agent(run)
     checkpoint(run, 200)  # a run with its checkpoint resumes as before
     assert not rundir.is_record(run)
     assert not finished_as(run, spec, 300) and not finished_as(run, other, 200)
@@ -85,18 +85,18 @@ def test_the_series_copies_stored_runs_and_leaves_existing_ones_alone(tmp_path):
 
 def test_a_record_only_export_keeps_its_evaluations_reusable(tmp_path):
     fake_run(tmp_path / "run")
-    out = rundir.export_run(tmp_path / "run", tmp_path / "export", learned=False)
+    out = learned.export_run(tmp_path / "run", tmp_path / "export", learned=False)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "eval_train.json", "metrics.jsonl", "summary.json"]
     assert stored_evaluation(out, "train", 2)["results"][0]["mean_return"] == 0.5  # at the summary's step
     assert stored_evaluation(out, "train", 3) is None  # other episode counts are not this evaluation
     with pytest.raises(ValueError, match="exists already"):
-        rundir.export_run(tmp_path / "run", out, learned=False)
+        learned.export_run(tmp_path / "run", out, learned=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="finished its steps"):
-        rundir.export_run(tmp_path / "empty", tmp_path / "export2", learned=False)
+        learned.export_run(tmp_path / "empty", tmp_path / "export2", learned=False)
     rundir.write_summary(tmp_path / "run", {"step": 150, "updates": 60, "interrupted": True})
     with pytest.raises(ValueError, match="not one stopped by a signal"):
-        rundir.export_run(tmp_path / "run", tmp_path / "export3", learned=False)
+        learned.export_run(tmp_path / "run", tmp_path / "export3", learned=False)
     rundir.write_summary(tmp_path / "run", {"step": 300, "updates": 110, "interrupted": False})  # trained on
-    out = rundir.export_run(tmp_path / "run", tmp_path / "export4", learned=False)
+    out = learned.export_run(tmp_path / "run", tmp_path / "export4", learned=False)
     assert not (out / "eval_train.json").exists()  # the evaluation of step 200 is not the record's

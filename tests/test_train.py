@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from hrl_core.checkpoint import Checkpointer
-from hrl_core.rundir import RunSpec, load_agent, read_metrics
+from hrl_core.learned import load_agent
+from hrl_core.rundir import RunSpec, latest_step, read_metrics
 from hrl_core.train import Schedule, train
 from tests.helpers import SMALL
 
@@ -23,6 +24,9 @@ def test_train_checkpoint_resume_continues(tmp_path):
     assert first["step"] == 40 and first["updates"] > 0 and first["replay_steps"] == 40
     _, state_a, run = load_agent(logdir)
     assert run.meta["counters"]["step"] == 40
+    ckpt = Checkpointer(logdir / "ckpt")  # the record reads the latest step from the folder, without orbax
+    assert latest_step(logdir) == ckpt.latest_step() == 40
+    ckpt.close()
     second = train(logdir, spec, Schedule(60, log_every=20, prefill=16), resume=True, parallel=False,
                    progress=False)
     assert second["step"] == 60 and second["replay_steps"] == 60 and second["updates"] > first["updates"]

@@ -17,6 +17,8 @@ from tqdm.auto import tqdm
 
 from hrl_core.agents.common import policy_obs
 from hrl_core.agents.director import GoalAutoencoder, max_cosine
+from hrl_core.envs import make_env
+from hrl_core.learned import load_agent
 from hrl_core.validation import check_non_negative, check_positive
 from hrl_core.world_model import WorldModel, features, imagine
 
@@ -74,9 +76,6 @@ def rollout_trace(agent, state, env, steps: int, seed: int = 0, mode: str = "eva
 
 def run_trace(logdir, steps: int = 64, task: str | None = None, seed: int = 0, env_options: dict | None = None) -> dict:
     """Loads a run's checkpoint and records a trace on its task (or `task`)."""
-    from hrl_core.envs import make_env
-    from hrl_core.rundir import load_agent
-
     agent, state, run = load_agent(logdir)
     env = make_env(task or run.spec.task, seed=seed, **{**run.spec.env_options, **(env_options or {})})
     return rollout_trace(agent, state, env, steps, seed)
@@ -150,8 +149,6 @@ class GoalDreamer:
 
     @classmethod
     def load(cls, logdir: str | Path, steps: int = 16) -> "GoalDreamer":
-        from hrl_core.rundir import load_agent
-
         agent, state, _ = load_agent(logdir)
         return cls(agent, state, steps)
 

@@ -134,6 +134,14 @@ def make_env(name: str, **options):
     return TASKS[name].make(**options)
 
 
+def spaces(name: str, options: dict):
+    """(observation space, action space) of task `name` with these options: the task is built (cheap, no
+    rendering), which also checks the task and its options, and closed."""
+    env = make_env(name, **options)
+    env.close()
+    return env.obs_space, env.act_space
+
+
 def list_envs() -> list[dict]:
     """Every task with its description and spaces (builds each once)."""
     rows = []
