@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hrl_core import evaluate, rundir, series
+from hrl_core import cpu_study, evaluate, rundir, series
 from hrl_core.grid import Grid
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
@@ -27,26 +27,35 @@ def test_reference_is_small_and_described():
                 rundir.require_run(REFERENCE, task, agent, seed)
 
 
+# The evaluation episodes reference_run.sh used (EVAL_EPISODES, PROVENANCE.md): per target speed on the speed tasks,
+# per task in the maze; the CPU study's tasks take theirs from cpu_study.
+EPISODES = {"walker_speed": 4, **{task: spec["evaluation_episodes"] for task, spec in cpu_study.TASKS.items()}}
+
+
 @pytest.mark.parametrize("run", RUNS, ids=[p.name for p in RUNS])
 def test_reference_run_loads_on_cpu_with_its_evaluations(run):
-    """An export: learned state without optimiser or replay; it loads, and its evaluation files are there."""
+    """An export (learned state without optimiser or replay) loads; a record (`hrl export --record-only`) stores
+    none. Either way its evaluation files are there, of its final step, with the episodes PROVENANCE.md reports."""
     from hrl_core.learned import load_agent
 
-    agent, state, loaded = load_agent(run)
-    assert loaded.meta["learned_only"] and agent.cfg.preset == "cpu"
-    assert json.loads((run / "summary.json").read_text())["step"] == loaded.meta["counters"]["step"]
+    spec = rundir.read_spec(run)
+    step = json.loads((run / "summary.json").read_text())["step"]
+    if rundir.is_record(run):
+        assert not (run / "ckpt").exists()
+    else:
+        agent, state, loaded = load_agent(run)
+        assert loaded.meta["learned_only"] and agent.cfg.preset == "cpu"
+        assert step == loaded.meta["counters"]["step"]
     assert (run / "eval_train.json").exists() and (run / "eval_train_random.json").exists()
-    # The evaluations PROVENANCE.md reports (reference_run.sh: 4 episodes per speed, 40 in the maze), both policies
-    # on the same episodes at the exported step; reading the runs (hrl notebooks --runs reference) must not
-    # replace them.
-    # The series reads them instead of evaluating again (study.evaluate_grid's reuse), so they must be exactly the
-    # evaluation of the exported checkpoint with the run's own options.
+    # Both policies on the same episodes at the exported step; reading the runs (hrl notebooks --runs reference)
+    # must not replace them. The series reads them instead of evaluating again (study.evaluate_grid's reuse), so
+    # they must be exactly the evaluation of the stored step with the run's own options.
     from hrl_core.evaluate import stored_evaluation
 
-    episodes = 40 if loaded.spec.task.startswith("maze") else 4
+    episodes = EPISODES[spec.task]
     for name in ("eval_train.json", "eval_train_random.json"):
         result = json.loads((run / name).read_text())
-        assert result["step"] == loaded.meta["counters"]["step"]
+        assert result["step"] == step
         assert all(len(row["returns"]) == episodes for row in result["results"]), name
         assert stored_evaluation(run, "train", episodes, result["policy"]) == result, name
 
