@@ -156,8 +156,8 @@ def speed_tracking(rows: list[dict], max_error: float = MAX_TRACKING_ERROR,
     """Whether one run tracks the commanded speed, from its training-speed evaluation rows (with each episode's mean
     forward speed): the achieved speed rises with the target (least-squares slope > `min_slope`, 0.5 m/s per m/s)
     and the mean relative error |achieved - target| / target is below `max_error` (half the target by default). Runs
-    evaluated before forward speeds were recorded raise: the rule cannot be judged from returns, which a good posture earns without walking.
-    {"slope", "relative_error", "tracks"}."""
+    evaluated before forward speeds were recorded raise: the rule cannot be judged from returns, which a good
+    posture earns without walking. {"slope", "relative_error", "tracks"}."""
     rows = [r for r in rows if r["speed"] is not None]
     if len({r["speed"] for r in rows}) < 2:
         raise ValueError("speed_tracking needs evaluations at two or more target speeds")

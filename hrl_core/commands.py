@@ -93,7 +93,7 @@ def cmd_bench(args) -> int:
 
 
 def register(sub) -> None:
-    from hrl_core.evaluate import EVAL_POLICIES
+    from hrl_core.evaluate import EVAL_POLICIES, EVALUATION_SPLITS
     from hrl_core.config import AGENTS, PRESETS
     from hrl_core.rundir import EXPORT_PRECISIONS
 
@@ -124,7 +124,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("eval", help="evaluate a run's last checkpoint; writes LOGDIR/eval_SPLIT.json")
     p.add_argument("--logdir", required=True)
-    p.add_argument("--split", choices=["train", "ood"], default="train")
+    p.add_argument("--split", choices=EVALUATION_SPLITS, default="train",
+                   help="gate: the training speeds on episodes of their own, for a claim's skill-learned check")
     p.add_argument("--episodes", type=int, default=2)
     p.add_argument("--policy", choices=EVAL_POLICIES, default="eval",
                    help="eval: each agent's reference evaluation behaviour; mode: deterministic; train: as in "

@@ -15,18 +15,23 @@ import jax
 import numpy as np
 
 from hrl_core.agents.common import POLICY_MODES, policy_obs
-from hrl_core.envs.seeds import EVALUATION_OFFSET
+from hrl_core.envs.seeds import EVALUATION_OFFSET, GATE_OFFSET
 from hrl_core.learned import load_agent
 from hrl_core.rundir import current_step, evaluation_path, read_evaluation, read_spec, write_evaluation
 from hrl_core.validation import check_choice
 
 EVAL_POLICIES = (*POLICY_MODES, "random")
+# A run's evaluations: its measures at the training and the held-out speeds (the maze: its task), and its gate,
+# the training speeds again on episodes of their own (GATE_OFFSET), so that a claim's "skill learned" check never
+# reuses the episodes of the measure it gates.
+EVALUATION_SPLITS = ("train", "ood", "gate")
 
 
 @functools.lru_cache(maxsize=8)
 def _jitted_policy(agent):
     """One jitted policy per agent, so evaluating many speeds or episodes traces and compiles it once."""
     return jax.jit(agent.policy, static_argnames="mode")
+
 
 
 def _actor(agent, state, env, policy: str):
@@ -83,7 +88,8 @@ def evaluate(agent, state, task: str, split: str | None, episodes: int, env_opti
     options = {k: v for k, v in (env_options or {}).items() if k not in ("split", "speed")}
     rows = []
     if is_speed_task(task):
-        for speed in speeds or task_speeds(task, split or "train", options.get("speed_set", "real")):
+        speed_split = "train" if split in (None, "gate") else split  # the gate plays the training speeds
+        for speed in speeds or task_speeds(task, speed_split, options.get("speed_set", "real")):
             env = make_env(task, seed=seed, speed=float(speed), **options)
             forward = []
             returns = run_episodes(agent, state, env, episodes, seed, policy, record, forward)
@@ -121,13 +127,14 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  out: str | Path | None = None, env_options: dict | None = None, policy: str = "eval",
                  frames: str | Path | None = None, write: bool = True, reuse: bool = False) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
-    offset by EVALUATION_OFFSET (`envs/seeds.py`) from the run's seed; writes the result into the run
+    offset by EVALUATION_OFFSET (`envs/seeds.py`) from the run's seed (split="gate": the training speeds, offset by
+    GATE_OFFSET); writes the result into the run
     (`rundir.evaluation_path`), or to `out` (nothing with write=False, which the study's grids use so that reading
     a run, such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly
     the same episodes. `frames` (.png strip or .gif) saves the frames of the first evaluation episode of the first
     speed, replayed with the same seeds. With reuse=True (and no other task, options or frames) an identical stored
     evaluation (`stored_evaluation`) is returned instead of being computed again."""
-    check_choice("split", split, ("train", "ood"))
+    check_choice("split", split, EVALUATION_SPLITS)
     check_choice("policy", policy, EVAL_POLICIES)
     if reuse and task is None and not env_options and frames is None:
         stored = stored_evaluation(logdir, split, episodes, policy)
@@ -136,7 +143,7 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
     agent, state, run = load_agent(logdir)
     task = task or run.spec.task
     options = {**run.spec.env_options, **(env_options or {})}
-    seed = run.spec.seed + EVALUATION_OFFSET
+    seed = run.spec.seed + (GATE_OFFSET if split == "gate" else EVALUATION_OFFSET)
     rows = evaluate(agent, state, task, split, episodes, options, seed=seed, policy=policy)
     result = {"logdir": str(logdir), "agent": run.spec.agent, "task": task, "env_options": options, "split": split,
               "policy": policy, "step": run.step, "results": rows}

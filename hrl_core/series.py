@@ -24,8 +24,18 @@ NOTEBOOKS = ("01_train", "02_horizon_analysis", "03_goal_decoding", "04_generali
              "06_composition", "07_findings")
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
-# Settings per scale on top of each notebook's own parameter cell, which holds the tiny (CPU) settings. A key
-# reaches only the notebooks that declare it. Time limits of None keep each task's own episode length.
+# The notebooks that only read runs (02-07) open on the stored reference runs: their parameter cells hold the values
+# that `run_series(runs="reference")` passes (reference/series.json; tests/test_reference.py keeps the two equal).
+# A series that trains its own runs (no `runs`) starts from these settings instead, the tiny ones, per notebook.
+OWN_RUNS = {
+    "02_horizon_analysis": {"agents": ["dreamer", "director"], "episodes": 1, "window": 24},
+    "04_generalization": {"agents": ["dreamer", "director"], "episodes": 1},
+    "05_finetune_ablation": {"finetune_steps": 300, "time_limit": 2.0, "episodes": 1, "source_episodes": 1,
+                             "variants": ["director: all", "director: WM+M (worker frozen)", "dreamer: all"]},
+    "06_composition": {"agents": ["dreamer", "director"], "time_limit": 3.0, "check_episodes": 1},
+}
+# Settings per scale on top of those. A key reaches only the notebooks that declare it. Time limits of None keep
+# each task's own episode length.
 _REAL_SCALE = {
     "steps": 300_000, "seeds": [0, 1, 2], "time_limits": {"walker_speed": None, "maze_train": None},
     "episodes": 5, "perturbations": 16, "window": 64, "trace_steps": 1000, "finetune_steps": 100_000,
@@ -78,11 +88,12 @@ def declared_parameters(notebook: str) -> list[str]:
 
 def parameters_for(notebook: str, preset: str, out: Path, overrides: dict | None = None,
                    runs: Path | None = None) -> dict:
-    """The papermill parameters for one notebook: scale settings and overrides it declares, plus paths. Runs live
-    under OUT/runs unless `runs` names trained runs elsewhere; runs that notebooks train (05's fine-tuning) always
-    go under OUT/runs."""
+    """The papermill parameters for one notebook: its OWN_RUNS settings (when the series trains its own runs), scale
+    settings and overrides it declares, plus paths. Runs live under OUT/runs unless `runs` names trained runs
+    elsewhere; runs that notebooks train (05's fine-tuning) always go under OUT/runs."""
     declared = declared_parameters(notebook)
-    values = {**SCALES.get(preset, {}), **(overrides or {}), "preset": preset, "out": str(out),
+    own = OWN_RUNS.get(notebook, {}) if runs is None else {}
+    values = {**own, **SCALES.get(preset, {}), **(overrides or {}), "preset": preset, "out": str(out),
               "runs": str(runs or out / "runs"), "finetune_runs": str(out / "runs")}
     return {k: v for k, v in values.items() if k in declared}
 

@@ -30,3 +30,9 @@ def check_non_negative(option: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{option}={value!r} is not valid; it must be a non-negative integer")
     return value
+
+
+def check_text(option: str, value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{option}={value!r} is not valid; it must be a non-empty string")
+    return value

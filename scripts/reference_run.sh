@@ -58,5 +58,10 @@ for split in "${splits[@]}"; do
         "$hrl" eval --logdir "$export" --split "$split" --episodes "${EVAL_EPISODES:-4}" --policy "$policy"
     done
 done
+# The gate's own episodes (the training speeds, or the maze, on environment seeds no measure plays): the study's
+# policy and the random one, for the claims' skill-learned checks.
+for policy in train random; do
+    "$hrl" eval --logdir "$export" --split gate --episodes "${EVAL_EPISODES:-4}" --policy "$policy"
+done
 mkdir -p "$frames_root"
 "$hrl" eval --logdir "$export" --split train --episodes 1 --frames "$frames_root/$name.png" --out "$run/frames.json"

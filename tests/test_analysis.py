@@ -175,6 +175,10 @@ def test_series_on_a_folder_of_trained_runs(tmp_path):
     assert values["runs"] == str(tmp_path) and values["finetune_runs"] == str(out / "runs")
     assert values["preset"] == "cpu" and values["seeds"] == [0]
     assert series.parameters_for("01_train", "tiny", out)["runs"] == str(out / "runs")
+    # A series that trains its own runs starts from the tiny settings; one on stored runs from the notebook's own.
+    assert series.parameters_for("02_horizon_analysis", "tiny", out)["window"] == 24
+    assert "window" not in series.parameters_for("02_horizon_analysis", "cpu", out, runs=tmp_path)
+    assert series.parameters_for("02_horizon_analysis", "S", out)["window"] == 64  # the real scale's on top
 
 
 def test_committed_notebooks_have_one_parameters_cell_and_no_outputs():

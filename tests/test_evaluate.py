@@ -59,6 +59,23 @@ def test_a_stored_evaluation_is_reused_only_when_it_is_the_same_evaluation(run, 
     assert fresh["env_options"] == options and fresh["results"] == results["eval"]
 
 
+def test_the_gate_plays_the_training_speeds_on_episodes_of_its_own(run, tmp_path):
+    """split="gate": the training speeds again, on environment seeds of their own (envs.seeds.GATE_OFFSET), stored
+    beside the measures' evaluations and read back like them: a gate never reuses a measure's episodes."""
+    import shutil
+
+    from hrl_core import evaluate
+
+    run = shutil.copytree(run, tmp_path / "run")  # the module's run keeps its own evaluation files
+    measure = evaluate.evaluate_run(run, "train", 1, policy="random", write=False)
+    gate = evaluate.evaluate_run(run, "gate", 1, policy="random")
+    assert gate["split"] == "gate" and (run / "eval_gate_random.json").exists()
+    assert [r["speed"] for r in gate["results"]] == [r["speed"] for r in measure["results"]]
+    assert [r["returns"] for r in gate["results"]] != [r["returns"] for r in measure["results"]]
+    assert evaluate.stored_evaluation(run, "gate", 1, "random") == gate
+    assert evaluate.stored_evaluation(run, "train", 1, "random") != gate
+
+
 def test_bad_policy_names_the_choices(run, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--logdir", str(run), "--policy", "greedy"])

@@ -149,12 +149,12 @@ def test_a_runs_record_reads_without_jax():
 
 
 def test_environment_seed_offsets_are_named_once_and_distinct():
-    """Each use of a run (the evaluation curve, final evaluations, the horizon measure) plays its own episodes:
+    """Each use of a run (the evaluation curve, final evaluations, the horizon measure, the gate) plays its own episodes:
     the offsets live in envs/seeds.py alone, distinct and far above any run's training seeds."""
     from hrl_core.envs import seeds
 
-    offsets = [seeds.CURVE_OFFSET, seeds.EVALUATION_OFFSET, seeds.HORIZON_OFFSET]
-    assert len(set(offsets)) == 3 and min(offsets) >= 10_000
+    offsets = [seeds.CURVE_OFFSET, seeds.EVALUATION_OFFSET, seeds.HORIZON_OFFSET, seeds.GATE_OFFSET]
+    assert len(set(offsets)) == 4 and min(offsets) >= 10_000
     literal = [f"{p.relative_to(PACKAGE)}" for p in PACKAGE.rglob("*.py") if p.name != "seeds.py"
                and any(f"seed + {v:_}" in p.read_text() or f"seed + {v}" in p.read_text() for v in offsets)]
     assert not literal, f"these modules write a seed offset out instead of naming it from envs/seeds.py: {literal}"

@@ -58,6 +58,11 @@ def test_reference_run_loads_on_cpu_with_its_evaluations(run):
         assert result["step"] == step
         assert all(len(row["returns"]) == episodes for row in result["results"]), name
         assert stored_evaluation(run, "train", episodes, result["policy"]) == result, name
+    # The CPU study's runs (trained with an evaluation curve, cpu_study.reference_command) also store their gate's
+    # own episodes; the earlier maze runs at the same settings predate both.
+    if spec.task in cpu_study.TASKS and any("eval/return" in row for row in rundir.read_metrics(run)):
+        for policy in ("train", "random"):
+            assert stored_evaluation(run, "gate", episodes, policy) is not None, (run.name, policy)
 
 
 def test_reading_a_run_leaves_its_files_alone(tmp_path):
@@ -192,6 +197,21 @@ def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, mess
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr
     assert sorted(p.name for p in (copy / "finetune").iterdir()) == before
+
+
+@pytest.mark.parametrize("notebook", series.NOTEBOOKS[1:])
+def test_notebooks_that_read_runs_open_on_the_reference_runs(notebook):
+    """Opened in JupyterLab with no parameter changed, 02-07 read the stored reference runs with the parameters
+    `hrl notebooks --runs reference` gives them (series.json), so they read the stored evaluations and analyses
+    instead of training tiny runs first; a change to series.json must change the parameter cells with it."""
+    defaults = papermill_defaults(notebook)
+    settings = series.reference_settings(REFERENCE)
+    out = (series.NOTEBOOK_DIR / defaults["out"]).resolve()
+    values = {**settings["parameters"], **settings.get("notebook_parameters", {}).get(notebook, {})}
+    expected = series.parameters_for(notebook, settings["preset"], out, values, REFERENCE.resolve())
+    paths = ("out", "runs", "finetune_runs")
+    assert {k: (series.NOTEBOOK_DIR / v).resolve() if k in paths else v for k, v in defaults.items() if k in expected} \
+        == {k: Path(v).resolve() if k in paths else v for k, v in expected.items()}
 
 
 def test_notebook_03_opens_on_the_reference_director():

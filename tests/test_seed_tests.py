@@ -72,7 +72,7 @@ def test_findings_table_escapes_pipes_and_shows_per_seed_values():
 def test_a_claim_names_a_bad_field_and_its_allowed_values():
     with pytest.raises(ValueError, match="family='tertiary' is not valid; allowed values: primary, secondary"):
         stats.Claim("c", "m", family="tertiary")
-    with pytest.raises(ValueError, match="measure='' is not valid; allowed values: a non-empty string"):
+    with pytest.raises(ValueError, match="measure='' is not valid; it must be a non-empty string"):
         stats.Claim("c", "")
     with pytest.raises(ValueError, match="censored='yes' is not valid"):
         stats.Claim("c", "m", censored="yes")

@@ -47,7 +47,7 @@ import scipy.stats
 from rliable import library as rly
 from rliable import metrics
 
-from hrl_core.validation import check_choice
+from hrl_core.validation import check_choice, check_text
 
 ALPHA = 0.05
 SUPPORTED = "supported"
@@ -318,8 +318,7 @@ class Claim:
 
     def __post_init__(self):
         for name in ("claim", "measure", "hierarchy"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name}={getattr(self, name)!r} is not valid; allowed values: a non-empty string")
+            check_text(name, getattr(self, name))
         for name in ("higher_is_better", "censored"):
             check_choice(name, getattr(self, name), (True, False))
         check_choice("family", self.family, (PRIMARY, SECONDARY))

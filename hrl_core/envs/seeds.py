@@ -7,3 +7,4 @@ no longer be read back (each records its seed)."""
 CURVE_OFFSET = 10_000  # the evaluation curve logged during training (`eval/return`, train.evaluation_return)
 EVALUATION_OFFSET = 20_000  # final evaluations (`hrl eval`, the grids') and the composed task's episodes (06)
 HORIZON_OFFSET = 30_000  # the horizon measure's perturbed rollouts (02)
+GATE_OFFSET = 40_000  # the "gate" evaluation: a claim's skill-learned check, on episodes no measure plays
