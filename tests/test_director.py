@@ -27,6 +27,34 @@ def test_max_cosine_by_hand():
     assert float(max_cosine(g, -g)) == pytest.approx(-1.0)
 
 
+def _leaves_equal(a, b) -> bool:
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_a_frozen_part_keeps_all_its_state_bitwise():
+    """Fine-tuning WM+M (worker frozen): one masked update (common.keep_frozen) keeps everything the frozen parts
+    own exactly, their parameters and optimiser states and the state beside the gradients (the worker's slow critic,
+    return normaliser, advantage normaliser, the goal autoencoder's adapted KL scale), while the manager's move."""
+    env = make_env("walker_speed")
+    cfg = make_config("tiny", agent="director", **SMALL, train_parts=("WM", "M"))
+    agent = make_agent(cfg, env.obs_space, env.act_space)
+    state = agent.init(jax.random.PRNGKey(0))
+    new, _ = jax.jit(agent.train_step)(state, random_batch(agent, cfg), jax.random.PRNGKey(1))
+    for group in ("worker", "goal_ae", "critic_goal"):
+        assert _leaves_equal(state["params"][group], new["params"][group]), group
+        assert _leaves_equal(state["opt"][group], new["opt"][group]), group
+    assert _leaves_equal(state["slow_critic"]["goal"], new["slow_critic"]["goal"])
+    assert _leaves_equal(state["retnorm"]["goal"], new["retnorm"]["goal"])
+    assert _leaves_equal(state["adapt"]["goal_kl"], new["adapt"]["goal_kl"])
+    if "advnorm" in state:
+        assert _leaves_equal(state["advnorm"]["worker"], new["advnorm"]["worker"])
+    moved = {"manager": (state["params"]["manager"], new["params"]["manager"]),
+             "wm": (state["params"]["wm"], new["params"]["wm"]), "ext normaliser": (state["retnorm"]["ext"],
+                                                                                   new["retnorm"]["ext"])}
+    for name, (before, after) in moved.items():
+        assert not _leaves_equal(before, after), name
+
+
 def test_goal_codes_are_one_hot_of_the_configured_shape(setup):
     env, cfg, agent, state = setup
     latent = {"deter": jax.random.normal(jax.random.PRNGKey(1), (5, cfg.deter)),

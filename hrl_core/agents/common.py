@@ -83,14 +83,38 @@ def dummy_obs(obs_space: dict, batch: int = 1):
     return {k: jnp.zeros((batch, *v.shape), v.dtype) for k, v in obs_space.items()}
 
 
-def apply_updates(params, opt_states, grads, optimizers: dict, trainable: set):
-    """Adam steps for the trainable parameter groups only; frozen groups keep params and optimiser state."""
+def apply_updates(params, opt_states, grads, optimizers: dict):
+    """One Adam step for every parameter group; `keep_frozen` then puts the frozen groups back."""
     new_params, new_opt = dict(params), dict(opt_states)
     for name in params:
-        if name in trainable and name in optimizers:
-            updates, new_opt[name] = optimizers[name].update(grads[name], opt_states[name], params[name])
-            new_params[name] = optax.apply_updates(params[name], updates)
+        updates, new_opt[name] = optimizers[name].update(grads[name], opt_states[name], params[name])
+        new_params[name] = optax.apply_updates(params[name], updates)
     return new_params, new_opt
+
+
+def group_owners(groups) -> dict:
+    """Each parameter group's own state entries (its parameters and optimiser state), for `keep_frozen`."""
+    return {f"{key}/{group}": group for group in groups for key in ("params", "opt")}
+
+
+def keep_frozen(new: dict, old: dict, owners: dict, trainable) -> dict:
+    """The agent's state after an update with every frozen part put back: `owners` maps each state entry (a key
+    path such as "retnorm/ext") to the parameter group it moves with, and an entry whose group is not in
+    `trainable` keeps its old value; entries not in `owners` always move. The choice is made while tracing, so the
+    frozen parts' discarded updates are dead code that XLA removes: one masked update instead of a conditional at
+    every entry."""
+    out = dict(new)
+    for path, group in owners.items():
+        keys = path.split("/")
+        if group in trainable or keys[0] not in new:
+            continue
+        node, source = out, old
+        for key in keys[:-1]:
+            node[key] = dict(node[key])
+            node, source = node[key], source[key]
+        if keys[-1] in node:
+            node[keys[-1]] = source[keys[-1]]
+    return out
 
 
 def critic_loss(critic: Critic, params, slow_params, feat, returns, weight):

@@ -135,6 +135,13 @@ class DirectorAgent:
         self.optimizers.update({f"critic_{r}": ac for r in self.rewards})
         self.part_params = {**PART_PARAMS, "V": tuple(f"critic_{r}" for r in self.rewards)}
         self.trainable = {name for part in cfg.parts for name in self.part_params[part]}
+        # The state beside the gradients moves with the part it serves (common.keep_frozen): a frozen part keeps its
+        # slow critics, normaliser statistics and adapted scales.
+        self.owners = {**common.group_owners(self.optimizers),
+                       **{f"slow_critic/{r}": f"critic_{r}" for r in self.rewards},
+                       **{f"retnorm/{r}": "manager" if r in MANAGER_REWARDS else "worker" for r in self.rewards},
+                       "advnorm/manager": "manager", "advnorm/worker": "worker",
+                       "adapt/goal_kl": "goal_ae", "adapt/manager_entropy": "manager"}
         self.max_manager_entropy = cfg.goal_codes * jnp.log(cfg.goal_classes)
 
     # ----- inputs -----
@@ -459,28 +466,23 @@ class DirectorAgent:
             c_losses[name], grads[f"critic_{name}"] = jax.value_and_grad(
                 lambda p: common.critic_loss(self.critic, p, regulariser, feat, returns, weight))(
                 params[f"critic_{name}"])
-        new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers, self.trainable)
+        new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers)
         if target_critic:
             count = state["critic_updates"] + 1
             follow = lambda slow, fast: common.hard_copy_every(slow, fast, count, cfg.critic_target_every)  # noqa: E731
         else:
             follow = lambda slow, fast: common.ema(slow, fast, cfg.slow_critic_fraction)  # noqa: E731
-        slow = {r: follow(state["slow_critic"][r], new_params[f"critic_{r}"])
-                if f"critic_{r}" in self.trainable else state["slow_critic"][r] for r in self.rewards}
-        # Normaliser states move only with the policy they serve (a frozen part keeps its statistics).
-        owner = {r: "manager" if r in MANAGER_REWARDS else "worker" for r in self.rewards}
         new_norms = {**m_norms["retnorm"], **w_norms["retnorm"]}
-        new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow,
-                     "retnorm": {r: new_norms[r] if owner[r] in self.trainable else state["retnorm"][r]
-                                 for r in self.rewards}}
+        new_state = {"params": new_params, "opt": new_opt,
+                     "slow_critic": {r: follow(state["slow_critic"][r], new_params[f"critic_{r}"])
+                                     for r in self.rewards},
+                     "retnorm": {r: new_norms[r] for r in self.rewards},
+                     "adapt": {"goal_kl": log_beta, "manager_entropy": log_eta}}
         if target_critic:
             new_state["critic_updates"] = count
         if "advnorm" in state:
-            new_adv = {"manager": m_norms["advnorm"], "worker": w_norms["advnorm"]}
-            new_state["advnorm"] = {p: new_adv[p] if p in self.trainable else state["advnorm"][p] for p in new_adv}
-        new_state["adapt"] = {
-            "goal_kl": log_beta if "goal_ae" in self.trainable else state["adapt"]["goal_kl"],
-            "manager_entropy": log_eta if "manager" in self.trainable else state["adapt"]["manager_entropy"]}
+            new_state["advnorm"] = {"manager": m_norms["advnorm"], "worker": w_norms["advnorm"]}
+        new_state = common.keep_frozen(new_state, state, self.owners, self.trainable)
         metrics = {"loss/wm": wm_loss, "loss/goal_ae": g_loss, "loss/worker": w_loss, "loss/manager": m_loss,
                    "manager/entropy": m_entropy, "manager/entropy_scale": jnp.exp(log_eta).mean(),
                    "manager/distinct_codes": distinct_codes(codes),

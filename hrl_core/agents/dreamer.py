@@ -37,6 +37,8 @@ class DreamerAgent:
                            "actor": common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5),
                            "critic": common.optimizer(cfg.ac_lr, cfg.ac_clip, 1e-5)}
         self.trainable = {name for part in cfg.parts for name in PART_PARAMS[part]}
+        # The state beside the gradients moves with the part it serves (common.keep_frozen).
+        self.owners = {**common.group_owners(self.optimizers), "slow_critic": "critic", "retnorm": "actor"}
 
     # ----- set-up -----
     def feat_dim(self):
@@ -106,10 +108,9 @@ class DreamerAgent:
             lambda p: common.critic_loss(self.critic, p, state["slow_critic"], feat, returns, weight))(
             params["critic"])
         grads = {"wm": wm_grads, "actor": a_grads, "critic": c_grads}
-        new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers, self.trainable)
-        slow = common.ema(state["slow_critic"], new_params["critic"], cfg.slow_critic_fraction) \
-            if "critic" in self.trainable else state["slow_critic"]
-        new_state = {"params": new_params, "opt": new_opt, "slow_critic": slow,
-                     "retnorm": retnorm if "actor" in self.trainable else state["retnorm"]}
+        new_params, new_opt = common.apply_updates(params, state["opt"], grads, self.optimizers)
+        new_state = {"params": new_params, "opt": new_opt, "retnorm": retnorm,
+                     "slow_critic": common.ema(state["slow_critic"], new_params["critic"], cfg.slow_critic_fraction)}
+        new_state = common.keep_frozen(new_state, state, self.owners, self.trainable)
         metrics = {"loss/wm": wm_loss, "loss/actor": a_loss, "loss/critic": c_loss, **wm_metrics, **ac_metrics}
         return new_state, metrics
