@@ -47,7 +47,7 @@ def main():
     speed, maze = [], []
     for run in args.runs:
         name = run.rstrip("/").split("/")[-1]
-        for split in ("train", "ood"):
+        for split in ("train", "ood", "gate"):  # gate: the training speeds on episodes of their own
             random = read_evaluation(run, split, "random")
             for policy in args.policies.split(","):
                 learned = read_evaluation(run, split, policy)
