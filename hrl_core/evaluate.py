@@ -33,7 +33,6 @@ def _jitted_policy(agent):
     return jax.jit(agent.policy, static_argnames="mode")
 
 
-
 def _actor(agent, state, env, policy: str):
     """(initial carry, act(obs, carry, key) -> (action, carry, aux)) for one environment."""
     if policy == "random":
@@ -128,9 +127,9 @@ def evaluate_run(logdir: str | Path, split: str = "train", episodes: int = 2, ta
                  frames: str | Path | None = None, write: bool = True, reuse: bool = False) -> dict:
     """Loads a run's latest checkpoint and evaluates it on the run's own task and options, with evaluation seeds
     offset by EVALUATION_OFFSET (`envs/seeds.py`) from the run's seed (split="gate": the training speeds, offset by
-    GATE_OFFSET); writes the result into the run
-    (`rundir.evaluation_path`), or to `out` (nothing with write=False, which the study's grids use so that reading
-    a run, such as the repository's reference/, never changes it). policy="random" gives the baseline on exactly
+    GATE_OFFSET); writes the result into the run (`rundir.evaluation_path`), or to `out` (nothing with
+    write=False, which the study's grids use so that reading a run, such as the repository's reference/, never
+    changes it). policy="random" gives the baseline on exactly
     the same episodes. `frames` (.png strip or .gif) saves the frames of the first evaluation episode of the first
     speed, replayed with the same seeds. With reuse=True (and no other task, options or frames) an identical stored
     evaluation (`stored_evaluation`) is returned instead of being computed again."""

@@ -149,8 +149,8 @@ def test_a_runs_record_reads_without_jax():
 
 
 def test_environment_seed_offsets_are_named_once_and_distinct():
-    """Each use of a run (the evaluation curve, final evaluations, the horizon measure, the gate) plays its own episodes:
-    the offsets live in envs/seeds.py alone, distinct and far above any run's training seeds."""
+    """Each use of a run (the evaluation curve, final evaluations, the horizon measure, the gate) plays its own
+    episodes: the offsets live in envs/seeds.py alone, distinct and far above any run's training seeds."""
     from hrl_core.envs import seeds
 
     offsets = [seeds.CURVE_OFFSET, seeds.EVALUATION_OFFSET, seeds.HORIZON_OFFSET, seeds.GATE_OFFSET]
