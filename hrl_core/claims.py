@@ -338,13 +338,14 @@ def finetune_claims(rows: list[dict], director_variant: str, dreamer_variant: st
 
 
 def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_factor: float,
-                      where: str = "at the training speeds", reps: int = 2000) -> dict:
+                      where: str = "at the training speeds", reps: int = 2000, split: str = "train") -> dict:
     """Every agent learned: its per-seed return / random return (each run's mean over the training speeds or
-    mazes) passes `learned_factor` with its interval over seeds, not only with its mean.
+    mazes, on the rows of `split`; the study gates on "gate", episodes of its own) passes `learned_factor` with its
+    interval over seeds, not only with its mean.
     {"learned", "rule", "agents": {agent: interval with "per_seed"}, "failed": {agent: how it failed, in words}}."""
     agents_out, failed = {}, {}
     for agent in agents:
-        per_seed = stats.per_seed(normalised_scores(rows, baseline, agent, "train"))
+        per_seed = stats.per_seed(normalised_scores(rows, baseline, agent, split))
         iv = {**stats.mean_interval(per_seed, reps), "per_seed": per_seed.tolist()}
         agents_out[agent] = iv
         if iv["low"] < learned_factor:
@@ -355,15 +356,15 @@ def learned_from_rows(rows: list[dict], baseline: list[dict], agents, learned_fa
 
 
 def tracking_from_rows(rows: list[dict], agents, max_error: float = MAX_TRACKING_ERROR, reps: int = 2000,
-                       min_slope: float = MIN_TRACKING_SLOPE) -> dict:
+                       min_slope: float = MIN_TRACKING_SLOPE, split: str = "train") -> dict:
     """Every agent tracks the commanded speed at the training speeds, the skill the speed claims are about (a good
     posture earns a walker 3x the random return without walking): each run's `speed_tracking` slope and relative
     error, and the agent passes when the interval over seeds of its slope lies above `min_slope` (0.5 m/s per m/s:
     tracking, not a slope of 0.006 that any drift gives) and that of its error below `max_error`. The same bounds
-    at every n. Same result shape as `learned_from_rows`."""
+    at every n. `split` as in `learned_from_rows`. Same result shape as `learned_from_rows`."""
     agents_out, failed = {}, {}
     for agent in agents:
-        mine = [r for r in rows if r["agent"] == agent and r["split"] == "train"]
+        mine = [r for r in rows if r["agent"] == agent and r["split"] == split]
         runs = [speed_tracking([r for r in mine if r["seed"] == seed], max_error, min_slope)
                 for seed in sorted({r["seed"] for r in mine})]
         slope = stats.mean_interval([r["slope"] for r in runs], reps)

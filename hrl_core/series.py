@@ -27,12 +27,15 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 # The notebooks that only read runs (02-07) open on the stored reference runs: their parameter cells hold the values
 # that `run_series(runs="reference")` passes (reference/series.json; tests/test_reference.py keeps the two equal).
 # A series that trains its own runs (no `runs`) starts from these settings instead, the tiny ones, per notebook.
+# Such a series is the real scale's design, trained small: the walker (the cheetah is the CPU study's task).
 OWN_RUNS = {
-    "02_horizon_analysis": {"agents": ["dreamer", "director"], "episodes": 1, "window": 24},
-    "04_generalization": {"agents": ["dreamer", "director"], "episodes": 1},
+    "02_horizon_analysis": {"task": "walker_speed", "agents": ["dreamer", "director"], "episodes": 1, "window": 24},
+    "03_goal_decoding": {"task": "walker_speed"},
+    "04_generalization": {"task": "walker_speed", "agents": ["dreamer", "director"], "episodes": 1},
     "05_finetune_ablation": {"finetune_steps": 300, "time_limit": 2.0, "episodes": 1, "source_episodes": 1,
                              "variants": ["director: all", "director: WM+M (worker frozen)", "dreamer: all"]},
-    "06_composition": {"agents": ["dreamer", "director"], "time_limit": 3.0, "check_episodes": 1},
+    "06_composition": {"task": "walker_speed", "agents": ["dreamer", "director"], "time_limit": 3.0,
+                       "check_episodes": 1},
 }
 # Settings per scale on top of those. A key reaches only the notebooks that declare it. Time limits of None keep
 # each task's own episode length.

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from hrl_core.analysis import composition
 from hrl_core.analysis.horizon import decision_response
-from hrl_core.claims import MIN_RANDOM_SUCCESS, learned_from_rows, steps_to_threshold, tracking_from_rows
+from hrl_core.claims import MIN_RANDOM_SUCCESS, STUDY_POLICY, learned_from_rows, steps_to_threshold, tracking_from_rows
 from hrl_core.config import DIRECTOR_UPDATE_FIELDS, DIRECTORS, make_config
 from hrl_core.envs import composed_task, make_env
 from hrl_core.envs.seeds import EVALUATION_OFFSET, HORIZON_OFFSET
@@ -129,7 +129,7 @@ def final_return(records: list[dict], last: int = 3, metric: str = "episode/retu
     return float(np.mean(values[-last:])) if values else float("nan")
 
 
-def evaluate_grid(grid: Grid, episodes: int, policy: str = "eval", progress: bool = True, splits=("train", "ood"),
+def evaluate_grid(grid: Grid, episodes: int, policy: str = STUDY_POLICY, progress: bool = True, splits=("train", "ood"),
                   placement: Placement = LOCAL, reuse: bool = True) -> list[dict]:
     """One row per (agent, seed, split, target speed) of the grid's one task: mean evaluation return in `policy`
     mode (see evaluate.py). `placement` says where the evaluations execute (hrl_core/executor.py). With `reuse` a
@@ -270,7 +270,7 @@ def finetune_prefill(preset: str) -> int:
     return cfg.batch_length * cfg.num_envs
 
 
-def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float | None = None, policy: str = "eval",
+def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float | None = None, policy: str = STUDY_POLICY,
                      progress: bool = True, store: bool = False) -> list[dict]:
     """Runs each trained run of the grid's one task zero-shot on its composed task (`envs.composed_task`: the target
     speed switches within the episode, see envs/locomotion.py), and the uniform random policy on the same episodes
@@ -399,32 +399,44 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
 
 
 def zero_shot_grid(grid: Grid, target_task: str, episodes: int, env_options: dict | None = None,
-                   policy: str = "eval") -> tuple[list[dict], list[dict]]:
+                   policy: str = STUDY_POLICY, store: bool = False) -> tuple[list[dict], list[dict]]:
     """(rows, baseline): each run of the grid (its one task) evaluated on `target_task` before any fine-tuning (with
     these task options, e.g. the novelty grade and episode length), and the uniform random policy on exactly the
-    same episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`."""
+    same episodes (the run's evaluation seeds), in the row shapes of `evaluate_grid` and `random_baseline`.
+
+    An evaluation stored in its run with the same parameters and step (`rundir.stored_analysis`; the random
+    policy's in the run of the grid's first agent) is read instead of computed; store=True writes each computed one
+    into its run, so that a run stored without its learned state still answers."""
     def evaluate(agent, seed, how):
-        result = evaluate_run(grid.require(grid.task, agent, seed), "train", episodes, task=target_task,
-                              env_options=env_options, policy=how, write=False)
+        source = grid.require(grid.task, agent, seed)
+        params = {"task": target_task, "env_options": env_options or {}, "episodes": episodes, "policy": how}
+
+        def compute():
+            return evaluate_run(source, "train", episodes, task=target_task, env_options=env_options, policy=how,
+                                write=False)["results"]
+
+        name = "zero_shot_random" if how == "random" else "zero_shot"
         return [{"agent": agent, "seed": seed, "split": "train", "speed": r["speed"], "mean_return": r["mean_return"],
-                 "returns": r["returns"]} for r in result["results"]]
+                 "returns": r["returns"]} for r in analysis(source, name, params, compute, store)]
 
     rows = [row for agent in grid.agents for seed in grid.seeds for row in evaluate(agent, seed, policy)]
     baseline = [row for seed in grid.seeds for row in evaluate(grid.agents[0], seed, "random")]
     return rows, baseline
 
 
-def learned_check(grid: Grid, episodes: int, learned_factor: float, policy: str = "eval",
+def learned_check(grid: Grid, episodes: int, learned_factor: float, policy: str = STUDY_POLICY,
                   where: str = "at the training speeds") -> dict:
-    """The gate of a claim that starts from a learned task (the source maze): `learned_from_rows` on training-split
-    evaluations of the grid's runs and the uniform random policy on the same episodes."""
-    rows = evaluate_grid(grid, episodes, policy, splits=("train",))
-    baseline = random_baseline(grid, episodes, splits=("train",))
-    return learned_from_rows(rows, baseline, grid.agents, learned_factor, where)
+    """The gate of a claim that starts from a learned task (the source maze): `learned_from_rows` on the grid's runs
+    and the uniform random policy on the gate's own episodes (split "gate"), never the measure's."""
+    rows = evaluate_grid(grid, episodes, policy, splits=("gate",))
+    baseline = random_baseline(grid, episodes, splits=("gate",))
+    return learned_from_rows(rows, baseline, grid.agents, learned_factor, where, split="gate")
 
 
-def tracking_check(grid: Grid, episodes: int, max_error: float = 0.5, policy: str = "eval") -> dict:
-    """The gate of the speed claims (a), (b) and composition: `tracking_from_rows` on training-speed evaluations."""
-    return tracking_from_rows(evaluate_grid(grid, episodes, policy, splits=("train",)), grid.agents, max_error)
+def tracking_check(grid: Grid, episodes: int, max_error: float = 0.5, policy: str = STUDY_POLICY) -> dict:
+    """The gate of the speed claims and composition: `tracking_from_rows` at the training speeds, on the gate's own
+    episodes (split "gate"), never the measure's."""
+    return tracking_from_rows(evaluate_grid(grid, episodes, policy, splits=("gate",)), grid.agents, max_error,
+                              split="gate")
 
 

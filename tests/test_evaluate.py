@@ -174,8 +174,8 @@ def _evaluate_into(logdir, out):
 
 
 def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path, monkeypatch):
-    """02's perturbed rollouts and 06's composed-task rows, written into each run with store=True (`hrl notebooks
-    --param store=True`), are read back instead of computed, with no agent loaded, when their parameters and the
+    """02's perturbed rollouts, 05's zero-shot evaluations and 06's composed-task rows, written into each run with
+    store=True (`hrl notebooks --param store=True`), are read back instead of computed, with no agent loaded, when their parameters and the
     run's step match, and equal a fresh computation; reading stores nothing, and other parameters or another step
     compute afresh."""
     import shutil
@@ -189,12 +189,15 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
     grid = Grid(runs, spec.task, spec.agent, spec.seed)
     measure = functools.partial(study.decision_responses, grid, 2, progress=False)
     compose = functools.partial(study.composition_grid, grid, 1, [1.0, 2.0], 0.5, progress=False)
-    fresh = measure(4)
+    zero_shot = functools.partial(study.zero_shot_grid, grid, spec.task, 1, {"time_limit": 0.5})
+    fresh, zero_fresh = measure(4), zero_shot()
     assert not list(copy.glob("analysis_*.json"))
     np.testing.assert_equal(measure(4, store=True), fresh)
     rows = compose(store=True)
+    np.testing.assert_equal(zero_shot(store=True), zero_fresh)
     assert sorted(p.name for p in copy.glob("analysis_*.json")) == [
-        "analysis_composition.json", "analysis_composition_random.json", "analysis_decision_response.json"]
+        "analysis_composition.json", "analysis_composition_random.json", "analysis_decision_response.json",
+        "analysis_zero_shot.json", "analysis_zero_shot_random.json"]
 
     def refuse(*args, **kwargs):
         raise AssertionError("a stored analysis was computed again")
@@ -205,14 +208,18 @@ def test_per_run_analyses_are_stored_and_read_only_when_they_match(run, tmp_path
         patch.setattr(study, "_composition_row", refuse)
         np.testing.assert_equal(measure(4), fresh)
         np.testing.assert_equal(compose(), rows)
+        np.testing.assert_equal(zero_shot(), zero_fresh)
         with pytest.raises(AssertionError, match="computed again"):
             measure(3)  # another window
+        with pytest.raises(AssertionError, match="computed again"):
+            study.zero_shot_grid(grid, spec.task, 2, {"time_limit": 0.5})  # other episodes
         # A record (no learned state) keeps its analyses: the series reads it like the run.
         records = tmp_path / "records"
         learned.export_run(copy, rundir.run_path(records, spec.task, spec.agent, spec.seed), learned=False)
         stored_grid = Grid(records, spec.task, spec.agent, spec.seed)
         np.testing.assert_equal(study.decision_responses(stored_grid, 2, 4, progress=False), fresh)
         np.testing.assert_equal(study.composition_grid(stored_grid, 1, [1.0, 2.0], 0.5, progress=False), rows)
+        np.testing.assert_equal(study.zero_shot_grid(stored_grid, spec.task, 1, {"time_limit": 0.5}), zero_fresh)
         stored = json.loads(rundir.analysis_path(copy, "composition").read_text())
         rundir.analysis_path(copy, "composition").write_text(json.dumps({**stored, "step": stored["step"] - 1}))
         with pytest.raises(AssertionError, match="computed again"):

@@ -20,7 +20,8 @@ def test_reference_is_small_and_described():
     assert settings["preset"] == "cpu" and (REFERENCE / "PROVENANCE.md").exists()
     for name in settings["notebooks"]:
         assert series.notebook_names([name]) == [name]
-    tasks = ["walker_speed"] + (["maze_train"] if "05_finetune_ablation" in settings["notebooks"] else [])
+    tasks = [settings["parameters"]["task"]] + (["maze_train"] if "05_finetune_ablation" in settings["notebooks"]
+                                                else [])
     for seed in settings["parameters"]["seeds"]:  # every notebook's runs are there
         for agent in settings["parameters"]["agents"]:
             for task in tasks:
@@ -109,10 +110,11 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
 
 
-def test_stored_analyses_are_the_ones_02_and_06_ask_for(monkeypatch):
-    """Each walker reference run stores 02's perturbed rollouts and 06's composed-task rows with the parameters of
-    series.json (`hrl notebooks --runs reference --only 02 06 --param store=True`), so the series reads them instead
-    of loading an agent: a change to the runs or to series.json that would make 02 or 06 compute again fails here."""
+def test_stored_analyses_are_the_ones_02_05_and_06_ask_for(monkeypatch):
+    """Each speed run of the series stores 02's perturbed rollouts and 06's composed-task rows, and each maze run of
+    05's claim pair its zero-shot evaluation on the novel maze and its gate, with the parameters of series.json
+    (`hrl notebooks --runs reference --only 02 05 06 --param store=True`), so the series reads them instead of
+    loading an agent: a change to the runs or to series.json that would make 02, 05 or 06 compute again fails here."""
     from hrl_core import study
 
     settings = series.reference_settings(REFERENCE)
@@ -135,6 +137,38 @@ def test_stored_analyses_are_the_ones_02_and_06_ask_for(monkeypatch):
                                   composed["episodes"], composed["schedule"], composed["time_limit"],
                                   composed["policy"], progress=False)
     assert len(rows) == len(composed["seeds"]) * (len(composed["agents"]) + 1)
+    finetune = values("05_finetune_ablation")
+    pair = Grid(REFERENCE, finetune["source_task"], study.source_agents(finetune["claim_variants"]), finetune["seeds"])
+    check = study.learned_check(pair, finetune["source_episodes"], finetune["learned_factor"])
+    assert sorted(check["agents"]) == sorted(pair.agents)
+    options = {"novelty": finetune["novelties"][0], "time_limit": finetune["time_limit"]}
+    zero_rows, zero_random = study.zero_shot_grid(pair, finetune["target_task"], finetune["episodes"], options)
+    assert len(zero_rows) == len(pair.agents) * len(pair.seeds) and len(zero_random) == len(pair.seeds)
+
+
+def test_the_speed_gate_reads_its_own_stored_episodes(monkeypatch):
+    """02, 04 and 06 gate the speed claims on each run's stored gate evaluation (split "gate": the training speeds
+    on episodes of their own, at the study's policy), not on the episodes of the measure they gate, and read it
+    without loading an agent."""
+    from hrl_core import claims, study
+
+    settings = series.reference_settings(REFERENCE)
+    values = {**papermill_defaults("04_generalization"), **settings["parameters"],
+              **settings["notebook_parameters"]["04_generalization"]}
+    assert values["policy"] == claims.STUDY_POLICY
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the gate would evaluate a run instead of reading its stored gate evaluation")
+
+    monkeypatch.setattr(evaluate, "load_agent", refuse)
+    grid = Grid(REFERENCE, values["task"], values["agents"], values["seeds"])
+    check = study.tracking_check(grid, values["episodes"], policy=values["policy"])
+    for agent in values["agents"]:
+        for seed, measured in zip(values["seeds"], check["agents"][agent]["per_seed"]):
+            run = rundir.require_run(REFERENCE, values["task"], agent, seed)
+            gate, measure = (rundir.read_evaluation(run, split, claims.STUDY_POLICY)["results"]
+                             for split in ("gate", "train"))
+            assert measured == claims.speed_tracking(gate) != claims.speed_tracking(measure)
 
 
 def papermill_defaults(notebook: str) -> dict:

@@ -260,11 +260,14 @@ def horizon_figure(table: list[dict], measured: dict):
     return fig
 
 
-def generalization_figure(rows: list[dict], train_speeds, task: str = ""):
-    """Mean return against target speed per agent (band: min-max over seeds), the training range shaded and
-    held-out speeds marked with open symbols."""
+def generalization_figure(rows: list[dict], train_speeds=None, task: str = ""):
+    """Mean return against target speed per agent (band: min-max over seeds), the training range shaded (by
+    default the speeds the rows evaluate at in their training split, so the runs' own speed set) and held-out
+    speeds marked with open symbols."""
     import plotly.graph_objects as go
 
+    if train_speeds is None:
+        train_speeds = sorted({r["speed"] for r in rows if r["split"] == "train"})
     fig = go.Figure()
     fig.add_vrect(x0=min(train_speeds), x1=max(train_speeds), fillcolor="#2ca02c", opacity=0.09, line_width=0,
                   annotation_text="training range", annotation_position="top left")
