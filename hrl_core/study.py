@@ -20,7 +20,8 @@ from hrl_core.analysis import composition
 from hrl_core.analysis.horizon import decision_response
 from hrl_core.claims import MIN_RANDOM_SUCCESS, STUDY_POLICY, learned_from_rows, steps_to_threshold, tracking_from_rows
 from hrl_core.config import DIRECTOR_UPDATE_FIELDS, DIRECTORS, make_config
-from hrl_core.envs import composed_task, make_env
+from hrl_core.envs import TASKS, composed_task, make_env
+from hrl_core.envs.locomotion import DEFAULT_SPEED_SET, composed_schedule
 from hrl_core.envs.seeds import EVALUATION_OFFSET, HORIZON_OFFSET
 from hrl_core.evaluate import evaluate_run
 from hrl_core.executor import LOCAL, Job, Placement, run_jobs
@@ -286,6 +287,7 @@ def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float
     A row stored in its run with the same parameters and step (`rundir.stored_analysis`; the random policy's in the
     run of the grid's first agent) is read instead of computed; store=True writes each computed row into its run."""
     rows, agents = [], grid.agents
+    schedule = composition_schedule(grid, schedule)  # resolved, so that a stored row names the targets it saw
     cells = [(a, s) for s in grid.seeds for a in [*agents, "random"]]
     for agent, seed in tqdm(cells, desc="composed task", disable=not progress):
         source = grid.require(grid.task, agents[0] if agent == "random" else agent, seed)
@@ -294,6 +296,14 @@ def composition_grid(grid: Grid, episodes: int, schedule=None, time_limit: float
                   "policy": "random" if agent == "random" else policy}
         rows.append(analysis(source, name, params, lambda: _composition_row(source, agent, seed, params), store))
     return rows
+
+
+def composition_schedule(grid: Grid, schedule=None) -> list[float]:
+    """The targets (m/s) that `composition_grid(grid, ..., schedule)` switches between: `schedule`, or the composed
+    task's default for the speed set that the grid's runs trained on."""
+    spec = read_spec(grid.require(grid.task, grid.agents[0], grid.seeds[0]))
+    domain = TASKS[grid.task].speed_domain
+    return list(composed_schedule(domain, spec.env_options.get("speed_set", DEFAULT_SPEED_SET), schedule))
 
 
 def _composition_row(source: Path, agent: str, seed: int, params: dict) -> dict:

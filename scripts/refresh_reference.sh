@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds what reference/ stores beside its trained runs after some of them were retrained with
 # scripts/reference_run.sh: notebook 05's fine-tuning records of the changed maze runs (reference/finetune/) and
-# 02's and 06's stored measurements of the changed walker runs (analysis_*.json); then runs the whole series on
+# the stored measurements of the changed runs (analysis_*.json: 02's and 06's of the speed runs, 05's zero-shot
+# evaluations of the maze runs); then runs the whole series on
 # reference/ into outputs/notebooks/reference, whose findings.md is the README's findings table.
 #
 #   scripts/refresh_reference.sh RUN...     # the retrained runs, e.g. maze_train-director-s0 walker_speed-director-s1
@@ -33,7 +34,7 @@ done
 
 rm -rf "$out"
 # Measurements already stored for their run's step and parameters are read, the missing ones computed and stored.
-"$hrl" notebooks --runs reference --out "$out" --only 02 06 --param store=True
+"$hrl" notebooks --runs reference --out "$out" --only 02 05 06 --param store=True
 "$hrl" notebooks --runs reference --out "$out"
 # 05 trained the fine-tuning runs it found no record of: keep them as records, with the paths they name (source
 # run, run folder) made relative to the repository, as the series resolves them from any clone.

@@ -26,6 +26,20 @@ def test_switch_task_follows_its_schedule_in_equal_segments():
     env.close()
 
 
+def test_switch_task_reaches_every_target_at_the_suites_own_episode_length():
+    """Without a time limit the episode is the suite's own (cheetah 10 s: 250 agent steps at action repeat 4), and
+    the schedule's segments divide that length, so the cheetah's default 1 -> 2.5 -> 0.5 shows each target for a
+    third of the episode."""
+    env = make_env("cheetah_speed_switch", seed=0, action_repeat=4, size=32, speed_set="cpu")
+    obs, targets = env.reset(), [env.target_speed]
+    while not obs["is_last"]:
+        obs = env.step(np.zeros(env.act_space.shape))
+        targets.append(env.target_speed)
+    env.close()
+    assert len(targets) == 251 and env.time_limit == 10.0
+    assert [targets.count(v) for v in (1.0, 2.5, 0.5)] == [84, 83, 84]  # switches after 6.67 s and 13.33 s
+
+
 def test_switch_task_options_are_checked():
     with pytest.raises(ValueError, match="schedule="):
         make_env("walker_speed_switch", schedule=[2, -1])

@@ -137,6 +137,9 @@ def test_stored_analyses_are_the_ones_02_05_and_06_ask_for(monkeypatch):
                                   composed["episodes"], composed["schedule"], composed["time_limit"],
                                   composed["policy"], progress=False)
     assert len(rows) == len(composed["seeds"]) * (len(composed["agents"]) + 1)
+    switched = study.composition_schedule(Grid(REFERENCE, composed["task"], composed["agents"], composed["seeds"]),
+                                          composed["schedule"])  # what 06's metrics report: the targets switched to
+    assert all(set(row["target"]) == set(switched) for row in rows)
     finetune = values("05_finetune_ablation")
     pair = Grid(REFERENCE, finetune["source_task"], study.source_agents(finetune["claim_variants"]), finetune["seeds"])
     check = study.learned_check(pair, finetune["source_episodes"], finetune["learned_factor"])
@@ -195,9 +198,9 @@ def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
     assert metrics["steps"] == 200
     # 05's rows: claim (1) on the source maze, (2b) zero-shot on the novel maze, and claim (c)'s two measures
     assert [r["claim"][:4] for r in metrics["claims"]] == ["(1) ", "(2b)", "(3) ", "(3) "]
-    # the stored fine-tuning runs predate evaluation curves: their steps row is secondary, never primary
+    # the stored fine-tuning runs have evaluation curves: their steps row is the primary one, read from those
     steps_row = metrics["claims"][2]
-    assert "training episodes" in steps_row["measure"] and steps_row["family"] != "primary"
+    assert "evaluation curves" in steps_row["measure"] and steps_row["family"] == "primary"
 
 
 def test_stored_files_name_repository_paths_not_a_clones():

@@ -65,7 +65,7 @@ SPEED_MARGIN = {"walker": 0.5, "quadruped": 1.0, "cheetah": 1.0}  # margin as a 
 CONDITIONING = ("vector", "reward", "visual")
 SPLITS = ("train", "ood")
 CAMERAS = {"walker": 0, "cheetah": 0, "quadruped": 2}
-DEFAULT_TIME_LIMIT = {"walker": 25.0, "quadruped": 20.0, "cheetah": 20.0}  # the suite's own episode lengths (s)
+DEFAULT_TIME_LIMIT = {"walker": 25.0, "quadruped": 20.0, "cheetah": 10.0}  # the suite's own episode lengths (s)
 # A composed task's default schedule per (domain, speed set): training speeds in an order no training episode shows.
 DEFAULT_SCHEDULES = {("walker", "real"): (2.0, 5.0, 1.0), ("cheetah", "real"): (4.0, 10.0, 2.0),
                      ("cheetah", "cpu"): (1.0, 2.5, 0.5)}
@@ -89,6 +89,11 @@ def parse_schedule(schedule) -> tuple:
         raise ValueError(f"schedule={schedule!r} is not valid; it must be one or more positive speeds (m/s), "
                          f"e.g. [2, 5, 1] or \"2,5,1\"")
     return speeds
+
+
+def composed_schedule(domain: str, speed_set: str = DEFAULT_SPEED_SET, schedule=None) -> tuple:
+    """The targets a composed task switches between: `schedule` (parsed) or the (domain, speed set)'s default."""
+    return DEFAULT_SCHEDULES[domain, speed_set] if schedule is None else parse_schedule(schedule)
 
 
 def speed_move_reward(vx: float, target: float, margin_fraction: float) -> float:

@@ -49,11 +49,11 @@ def _maze(layout):
 def _speed_switch(domain):
     def make(seed=0, action_repeat=2, size=64, render="fast", time_limit=None, conditioning="vector",
              schedule=None, speed_set="real", speed_margin=None):
-        from hrl_core.envs.locomotion import DEFAULT_SCHEDULES, SPEED_DOMAINS, DMCPixelEnv, SpeedCommand, \
-            parse_schedule, speed_set as check_set
+        from hrl_core.envs.locomotion import SPEED_DOMAINS, DMCPixelEnv, SpeedCommand, composed_schedule, \
+            speed_set as check_set
 
         check_set(domain, speed_set)
-        schedule = DEFAULT_SCHEDULES[domain, speed_set] if schedule is None else parse_schedule(schedule)
+        schedule = composed_schedule(domain, speed_set, schedule)
         text = (f"{domain.capitalize()} follows a target speed that switches within the episode: "
                 f"{' -> '.join(f'{v:g}' for v in schedule)} m/s, equal segments (a sequence never seen in training).")
         return DMCPixelEnv(domain, SPEED_DOMAINS[domain], seed, action_repeat, size, render, time_limit,
