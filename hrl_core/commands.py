@@ -31,7 +31,8 @@ def cmd_train(args) -> int:
     seeds = [args.seed] if args.seeds is None else _int_list(args.seeds, 0, "0,1,2,3")
     specs = [RunSpec.create(args.task, args.agent, seed, args.preset, _options(args.option), _options(args.config),
                             args.init_from) for seed in seeds]
-    schedule = Schedule(args.steps, args.checkpoint_every, args.log_every, args.evaluate_every)
+    schedule = Schedule(args.steps, args.checkpoint_every, args.log_every, args.evaluate_every,
+                        evaluate_policy=args.evaluate_policy)
     summaries = train_seeds(dict(zip(seed_logdirs(args.logdir, seeds), specs)), schedule, resume=args.resume,
                             env_workers=args.env_workers, progress=not args.no_progress)
     print(json.dumps(summaries[0] if args.seeds is None else summaries, indent=1))
@@ -93,6 +94,7 @@ def cmd_bench(args) -> int:
 
 
 def register(sub) -> None:
+    from hrl_core.agents.common import POLICY_MODES
     from hrl_core.evaluate import EVAL_POLICIES, EVALUATION_SPLITS
     from hrl_core.config import AGENTS, PRESETS
     from hrl_core.rundir import EXPORT_PRECISIONS
@@ -117,6 +119,8 @@ def register(sub) -> None:
     p.add_argument("--log-every", type=int, default=250)
     p.add_argument("--eval-every", dest="evaluate_every", type=int, default=0,
                    help="policy steps between evaluation returns in the metrics (0: none)")
+    p.add_argument("--eval-policy", dest="evaluate_policy", choices=POLICY_MODES, default="eval",
+                   help="how the policy acts in those evaluations (the CPU study's training curves: eval)")
     p.add_argument("--option", type=parse_option, action="append", metavar="KEY=VALUE", help="task option")
     p.add_argument("--config", type=parse_option, action="append", metavar="KEY=VALUE", help="config override")
     p.add_argument("--no-progress", action="store_true")

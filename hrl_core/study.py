@@ -55,12 +55,13 @@ def _run_settings(steps: int, time_limit: float | None, options: dict | None = N
                   min_log_every: int = 50, prefill: int | None = None, evaluation: tuple | None = None):
     """(task options, schedule): the options with the episode length, and log and checkpoint intervals that scale
     with the run (about `logs` logs, 20 checkpoints). `evaluation` (points, episodes): an evaluation curve of that
-    many points, each of that many evaluation episodes (per training speed), at equal steps."""
+    many points, each of that many evaluation episodes (per training speed), at equal steps, under the study's
+    policy (claims.STUDY_POLICY), as every claim reads its evaluations."""
     env_options = {**(options or {}), **({} if time_limit is None else {"time_limit": time_limit})}
     every, episodes = (0, 1) if not evaluation else (max(1, steps // evaluation[0]), evaluation[1])
     return env_options, Schedule(steps, checkpoint_every=max(1000, steps // 20),
                                  log_every=max(min_log_every, steps // logs), prefill=prefill,
-                                 evaluate_every=every, evaluate_episodes=episodes)
+                                 evaluate_every=every, evaluate_episodes=episodes, evaluate_policy=STUDY_POLICY)
 
 
 def vectorized(vectorize: bool | None) -> bool:
@@ -387,7 +388,7 @@ def finetune_results(paths: dict, episodes: int, threshold_factor: float, progre
             spec = read_spec(path)
             curve_random[novelty, seed] = evaluation_return(None, None, spec.task, curve[0]["eval/episodes"],
                                                             spec.env_options, spec.seed, policy="random")
-        evaluation = evaluate_run(path, "train", episodes, reuse=True)["results"][0]["mean_return"]
+        evaluation = evaluate_run(path, "train", episodes, policy=STUDY_POLICY, reuse=True)["results"][0]["mean_return"]
         rows.append({"variant": variant, "novelty": novelty, "seed": seed, "records": records, "updates": updates,
                      "budget": summary["step"], "final_training_return": final_return(records),
                      "evaluation_return": evaluation, "random_return": random[novelty, seed],

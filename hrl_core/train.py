@@ -30,13 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from hrl_core.agents import make_agent
-from hrl_core.agents.common import policy_obs
+from hrl_core.agents.common import POLICY_MODES, policy_obs
 from hrl_core.batches import seed_sharding, stack, unstack
 from hrl_core.envs import BatchedEnv
 from hrl_core.envs.seeds import CURVE_OFFSET
 from hrl_core.group import SeedGroup
 from hrl_core.rundir import MetricsLog, RunSpec
-from hrl_core.validation import check_non_negative, check_positive
+from hrl_core.validation import check_choice, check_non_negative, check_positive
 
 
 class Interrupted:
@@ -71,19 +71,22 @@ class Interrupted:
 class Schedule:
     """How long a training call runs and how often it records: `steps` policy steps (summed over a run's
     environments), a checkpoint every `checkpoint_every`, a metrics row every `log_every`, and with `evaluate_every`
-    an evaluation of `evaluate_episodes` episodes (per training speed) every that many steps. Updates start after
-    `prefill` steps (None: one batch, batch_size x batch_length)."""
+    an evaluation of `evaluate_episodes` episodes (per training speed) every that many steps, acting under
+    `evaluate_policy` (common.POLICY_MODES). Updates start after `prefill` steps (None: one batch, batch_size x
+    batch_length)."""
     steps: int = 1000
     checkpoint_every: int = 1000
     log_every: int = 250
     evaluate_every: int = 0
     evaluate_episodes: int = 1
     prefill: int | None = None
+    evaluate_policy: str = "eval"
 
     def __post_init__(self):
         for name in ("steps", "checkpoint_every", "log_every", "evaluate_episodes"):
             check_positive(name, getattr(self, name))
         check_non_negative("evaluate_every", self.evaluate_every)
+        check_choice("evaluate_policy", self.evaluate_policy, POLICY_MODES)
         if self.prefill is not None:
             check_non_negative("prefill", self.prefill)
 
@@ -245,7 +248,7 @@ class Logger:
             if every and step // every != self.last // every:
                 record.update(evaluation_point(self.agent, unstack(state, i), self.group.task,
                                                self.schedule.evaluate_episodes, self.group.env_options,
-                                               run.spec.seed))
+                                               run.spec.seed, self.schedule.evaluate_policy))
                 record["eval/episodes"] = self.schedule.evaluate_episodes
             log.write(record)
             shown = shown or record

@@ -151,15 +151,21 @@ def test_a_speed_command_is_checked_when_made():
             SpeedCommand(**bad)
 
 
-def test_the_evaluation_curve_has_the_speed_at_each_training_target(tmp_path):
-    """The curve records the achieved speed per training target, so the budget at which tracking starts reads off it."""
+def test_the_evaluation_curve_has_the_speed_at_each_training_target(tmp_path, monkeypatch):
+    """The curve records the achieved speed per training target, so the budget at which tracking starts reads off
+    it; its points act under the schedule's `evaluate_policy` (the study's grids set claims.STUDY_POLICY)."""
+    from hrl_core import train as train_module
+
+    policies, point = [], train_module.evaluation_point
+    monkeypatch.setattr(train_module, "evaluation_point", lambda *a: policies.append(a[-1]) or point(*a))
     spec = RunSpec.create("cheetah_speed", config={**SMALL, "image_size": 32},
                           env_options={"speed_set": "cpu", "time_limit": 0.2})
-    train(tmp_path / "run", spec, Schedule(20, log_every=10, prefill=16, evaluate_every=10, evaluate_episodes=1),
-          parallel=False, progress=False)
+    train(tmp_path / "run", spec, Schedule(20, log_every=10, prefill=16, evaluate_every=10, evaluate_episodes=1,
+                                           evaluate_policy="train"), parallel=False, progress=False)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     points = [r for r in records if "eval/return" in r]
     assert points and all(np.isfinite(r[f"eval/speed@{v:g}"]) for r in points for v in (0.5, 1.0, 2.0, 2.5))
+    assert policies == ["train"] * len(points)
 
 
 def test_the_study_command_is_the_pilots(tmp_path):

@@ -70,6 +70,7 @@ def test_a_bad_spec_option_names_itself(kwargs, message):
     (dict(log_every=-5), "log_every=-5 is not valid"),
     (dict(evaluate_every=-1), "evaluate_every=-1 is not valid"),
     (dict(prefill=-1), "prefill=-1 is not valid"),
+    (dict(evaluate_policy="greedy"), "evaluate_policy='greedy' is not valid"),
 ])
 def test_a_bad_schedule_names_itself(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
