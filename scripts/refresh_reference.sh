@@ -2,8 +2,8 @@
 # Rebuilds what reference/ stores beside its trained runs after some of them were retrained with
 # scripts/reference_run.sh: notebook 05's fine-tuning records of the changed maze runs (reference/finetune/) and
 # the stored measurements of the changed runs (analysis_*.json: 02's and 06's of the speed runs, 05's zero-shot
-# evaluations of the maze runs); then runs the whole series on
-# reference/ into outputs/notebooks/reference, whose findings.md is the README's findings table.
+# evaluations of the maze runs); then runs the whole series on reference/ into outputs/notebooks/reference, whose
+# findings.md is the README's findings table.
 #
 #   scripts/refresh_reference.sh RUN...     # the retrained runs, e.g. maze_train-director-s0 walker_speed-director-s1
 #

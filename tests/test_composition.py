@@ -1,11 +1,13 @@
 """The composed task (walker_speed_switch) and the composability measures (hrl_core/analysis/composition.py)."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 from hrl_core.analysis import composition
 from hrl_core.envs import make_env
-from hrl_core.envs.locomotion import SPEEDS
+from hrl_core.envs.locomotion import DEFAULT_TIME_LIMIT, SPEEDS
 
 
 def test_switch_task_follows_its_schedule_in_equal_segments():
@@ -38,6 +40,10 @@ def test_switch_task_reaches_every_target_at_the_suites_own_episode_length():
     env.close()
     assert len(targets) == 251 and env.time_limit == 10.0
     assert [targets.count(v) for v in (1.0, 2.5, 0.5)] == [84, 83, 84]  # switches after 6.67 s and 13.33 s
+    # the table the segments divide by is the suite's own, for every speed domain
+    suite = {domain: float(importlib.import_module(f"dm_control.suite.{domain}")._DEFAULT_TIME_LIMIT)
+             for domain in DEFAULT_TIME_LIMIT}
+    assert DEFAULT_TIME_LIMIT == suite
 
 
 def test_switch_task_options_are_checked():
