@@ -1,6 +1,7 @@
 """The repository's trained reference runs (reference/): small, CPU-loadable, described by series.json."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -214,12 +215,14 @@ def test_stored_files_name_repository_paths_not_a_clones():
         assert (REFERENCE.parent / source / "config.json").exists(), f"{record.name} fine-tuned {source}: not there"
 
 
-@pytest.mark.parametrize("args, message", [((), "usage"), (("no-such-run",), "no reference/no-such-run"),
-                                           (("maze_train-director-s0", "no-such-run"), "no reference/no-such-run")])
-def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, message):
-    """scripts/refresh_reference.sh drops records and reruns the series: given no run, or any name that is not a run
-    of reference/, it stops before touching anything (not even the records of the valid names before it), saying
-    what it expects. It runs on a copy of reference/'s records and source configs, so a failure here drops nothing
+@pytest.mark.parametrize("args, weights, message", [
+    ((), None, "usage"), (("no-such-run",), None, "no reference/no-such-run"),
+    (("maze_train-director-s0", "no-such-run"), None, "no reference/no-such-run"),
+    (("maze_train-director-s0",), "records", "no records/maze_train-director-s0/ckpt")])
+def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, weights, message):
+    """scripts/refresh_reference.sh drops records and reruns the series: given no run, any name that is not a run
+    of reference/, or a WEIGHTS folder without a named run's learned state, it stops before touching anything (not
+    even the records of the valid names before it), saying what it expects. It runs on a copy of reference/'s records and source configs, so a failure here drops nothing
     of the repository's."""
     import shutil
     import subprocess
@@ -230,8 +233,11 @@ def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, mess
         (copy / run.name).mkdir()
         shutil.copy(run / "config.json", copy / run.name)
     before = sorted(p.name for p in (copy / "finetune").iterdir())
+    if weights:  # the records' folder itself: configs, no learned state
+        shutil.copytree(copy, tmp_path / weights)
+    env = {**os.environ, **({"WEIGHTS": weights} if weights else {})}
     done = subprocess.run([REFERENCE.parent / "scripts" / "refresh_reference.sh", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2 and message in done.stderr
     assert sorted(p.name for p in (copy / "finetune").iterdir()) == before
 
