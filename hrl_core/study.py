@@ -49,6 +49,9 @@ FINETUNE_EVALUATION = (10, 8)  # a fine-tuning run's evaluation curve: points, e
 FINETUNE_LOGS = 100  # logged points of a fine-tuning run (every 10 steps at least): its curve and steps to threshold
 # Options a fine-tuning run inherits from its source run, so that its spaces match (the maze's body and size).
 INHERITED_OPTIONS = ("action_repeat", "size", "body", "maze_size", "conditioning", "speed_set")
+# Training settings every fine-tuning run of a seed takes from that seed's source run, the scratch variants too, so
+# that variants differ only in what they start from and what learns: the model's image size and the update rate.
+INHERITED_TRAINING = ("image_size", "train_ratio")
 
 
 def _run_settings(steps: int, time_limit: float | None, options: dict | None = None, logs: int = 40,
@@ -214,9 +217,9 @@ def finetune_grid(grid: Grid, target_task: str, steps: int, variants=None, novel
     """Fine-tunes the source runs of `grid` (its one task, each seed) on `target_task` at the grid's preset, one
     run per variant and novelty grade (maze_novel's `novelty` option; None keeps the task's default);
     {(variant, novelty, seed): logdir}. A variant that starts from a trained run needs its agent in `grid.agents`.
-    Each run inherits the source run's body, maze size and other INHERITED_OPTIONS. The fine-tuning runs are written
-    under `out_runs` (default: the grid's runs), so read-only source runs (the repository's reference/) stay
-    untouched. `placement` says where the runs execute (hrl_core/executor.py), and whether seeds train together
+    Each run inherits the source run's body, maze size and other INHERITED_OPTIONS, and its INHERITED_TRAINING
+    settings (image size, train ratio), scratch runs too. The fine-tuning runs are written under `out_runs`
+    (default: the grid's runs), so read-only source runs (the repository's reference/) stay untouched. `placement` says where the runs execute (hrl_core/executor.py), and whether seeds train together
     (as in `train_grid`). `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to
     threshold are read (`finetune_results`); None: none."""
     variants = list(variants or FINETUNE_VARIANTS)
@@ -230,20 +233,21 @@ def finetune_grid(grid: Grid, target_task: str, steps: int, variants=None, novel
         raise ValueError(f"steps={steps} is not valid for fine-tuning at the {preset} preset: updates start after a "
                          f"{prefill}-step prefill, so steps must be > {prefill} (and well above it for curves)")
     sources = {(agent, seed): grid.require(source_task, agent, seed) for agent in starts for seed in seeds}
-    source_options = {}  # every run of a seed inherits its options from that seed's source run
+    source_options, source_training = {}, {}  # every run of a seed inherits these from that seed's source run
     for seed in seeds:
-        saved = read_spec(grid.require(source_task, FINETUNE_VARIANTS[variants[0]][0], seed)).env_options
-        source_options[seed] = {k: v for k, v in saved.items() if k in INHERITED_OPTIONS}
+        saved = read_spec(grid.require(source_task, FINETUNE_VARIANTS[variants[0]][0], seed))
+        source_options[seed] = {k: v for k, v in saved.env_options.items() if k in INHERITED_OPTIONS}
+        source_training[seed] = {k: getattr(saved.config, k) for k in INHERITED_TRAINING}
     paths, jobs = {}, []
     for name, novelty in [(v, n) for n in novelties for v in variants]:
         agent, parts, start = FINETUNE_VARIANTS[name]
         logdirs = {seed: finetune_path(out_runs or runs, target_task, name, seed, novelty) for seed in seeds}
         paths.update({(name, novelty, seed): logdir for seed, logdir in logdirs.items()})
-        apart = lambda seed: json.dumps(source_options[seed], sort_keys=True)  # noqa: E731
+        apart = lambda seed: json.dumps([source_options[seed], source_training[seed]], sort_keys=True)  # noqa: E731
         for group in _groups(logdirs, steps, vectorized(placement.vectorize), apart):
             options, schedule = _run_settings(steps, time_limit, {**source_options[group[0]], **(
                 {} if novelty is None else {"novelty": novelty})}, FINETUNE_LOGS, 10, prefill, evaluation)
-            config = {**(update_options(sources[agent, group[0]]) if start else {}),
+            config = {**source_training[group[0]], **(update_options(sources[agent, group[0]]) if start else {}),
                       **({"train_parts": parts} if parts else {})}
             specs = {logdirs[seed]: RunSpec.create(target_task, agent, seed, preset, options, config,
                                                    sources[agent, seed] if start else None) for seed in group}

@@ -225,6 +225,29 @@ def test_generalization_claims_measure_retention_and_need_learning():
     below = generalization_claims(rows_for(2.0), failed, "test", reps=200)[0]
     assert below["verdict"] == "not learned (director did not track the commanded speed)"
 
+def test_finetuning_runs_share_their_sources_image_size_and_update_rate(tmp_path, monkeypatch):
+    """Every fine-tuning run of a seed, the scratch variants too, trains at that seed's source image size and train
+    ratio (not the preset's), so the variants differ only in what they start from and what learns."""
+    for agent in ("director", "dreamer"):
+        source = rundir.run_path(tmp_path, "maze_train", agent, 0)
+        (source / "ckpt").mkdir(parents=True)
+        (source / "ckpt" / "1").write_text("")
+        config = vars(make_config("cpu", agent=agent, image_size=64, train_ratio=64.0))
+        (source / "config.json").write_text(json.dumps({"task": "maze_train", "agent": agent, "seed": 0,
+                                                        "env_options": {"body": "ball"}, "config": config}))
+    trained = {}
+    monkeypatch.setattr(study, "_training_job", lambda specs, schedule, progress: trained.update(specs))
+    monkeypatch.setattr(study, "run_jobs", lambda *args, **kwargs: None)
+    variants = ["director: WM+M (worker frozen)", "dreamer: all", "director: scratch", "dreamer: scratch"]
+    study.finetune_grid(Grid(tmp_path, "maze_train", ["director", "dreamer"], 0, "cpu"), "maze_novel", 300, variants,
+                        out_runs=tmp_path / "finetuned")
+    assert len(trained) == 4
+    for spec in trained.values():
+        assert (spec.config.image_size, spec.config.train_ratio) == (64, 64.0)
+        assert spec.env_options["body"] == "ball"
+    assert make_config("cpu").train_ratio != 64.0  # the preset's own would differ
+
+
 def test_finetune_results_refuse_a_run_without_updates(tmp_path):
     """A fine-tuning run that made no update is its source unchanged: reading it as fine-tuned is an error."""
     run = tmp_path / "finetune-maze_novel-both-dreamer-all-s0"

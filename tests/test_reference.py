@@ -196,7 +196,8 @@ def test_notebook_05_on_the_reference_reads_its_stored_runs(tmp_path):
         assert (copy / "metrics.jsonl").read_bytes() == (stored / "metrics.jsonl").read_bytes()
         assert not (copy / "ckpt").exists()
     metrics = json.loads((tmp_path / "05_finetune_ablation" / "metrics.json").read_text())
-    assert metrics["steps"] == 200
+    assert metrics["steps"] == series.reference_settings(REFERENCE)["notebook_parameters"]["05_finetune_ablation"][
+        "finetune_steps"]
     # 05's rows: claim (1) on the source maze, (2b) zero-shot on the novel maze, and claim (c)'s two measures
     assert [r["claim"][:4] for r in metrics["claims"]] == ["(1) ", "(2b)", "(3) ", "(3) "]
     # the stored fine-tuning runs have evaluation curves: their steps row is the primary one, read from those
