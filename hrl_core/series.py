@@ -33,6 +33,7 @@ OWN_RUNS = {
     "03_goal_decoding": {"task": "walker_speed"},
     "04_generalization": {"task": "walker_speed", "agents": ["dreamer", "director"], "episodes": 1},
     "05_finetune_ablation": {"finetune_steps": 300, "time_limit": 2.0, "episodes": 1, "source_episodes": 1,
+                             "curve_points": 3, "curve_episodes": 2,  # a tiny run's curve stays cheap
                              "variants": ["director: all", "director: WM+M (worker frozen)", "dreamer: all"]},
     "06_composition": {"task": "walker_speed", "agents": ["dreamer", "director"], "time_limit": 3.0,
                        "check_episodes": 1},
