@@ -225,6 +225,7 @@ def test_generalization_claims_measure_retention_and_need_learning():
     below = generalization_claims(rows_for(2.0), failed, "test", reps=200)[0]
     assert below["verdict"] == "not learned (director did not track the commanded speed)"
 
+
 def test_finetuning_runs_share_their_sources_image_size_and_update_rate(tmp_path, monkeypatch):
     """Every fine-tuning run of a seed, the scratch variants too, trains at that seed's source image size and train
     ratio (not the preset's), so the variants differ only in what they start from and what learns."""

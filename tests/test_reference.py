@@ -223,8 +223,8 @@ def test_stored_files_name_repository_paths_not_a_clones():
 def test_refresh_script_refuses_what_is_not_a_reference_run(tmp_path, args, weights, message):
     """scripts/refresh_reference.sh drops records and reruns the series: given no run, any name that is not a run
     of reference/, or a WEIGHTS folder without a named run's learned state, it stops before touching anything (not
-    even the records of the valid names before it), saying what it expects. It runs on a copy of reference/'s records and source configs, so a failure here drops nothing
-    of the repository's."""
+    even the records of the valid names before it), saying what it expects. It runs on a copy of reference/'s
+    records and source configs, so a failure here drops nothing of the repository's."""
     import shutil
     import subprocess
 
