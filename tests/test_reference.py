@@ -87,7 +87,9 @@ def test_reading_a_run_leaves_its_files_alone(tmp_path):
 def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     """reference/finetune/ holds 05's fine-tuning runs, finished and without learned state: with the parameters of
     series.json, 05 finds every run it asks for finished there (no training job) and reads their stored evaluations
-    (no agent is loaded), so a change to the runs or to series.json that would make 05 train again fails here."""
+    (no agent is loaded), so a change to the runs or to series.json that would make 05 train again fails here.
+    A run of a seed that series.json does not take in yet (made in the session that trained its source, PROVENANCE)
+    must be the run 05 asks for once it does; nothing else may be stored."""
     from hrl_core import study
 
     settings = series.reference_settings(REFERENCE)
@@ -106,7 +108,14 @@ def test_stored_finetuning_runs_are_the_ones_05_asks_for(tmp_path, monkeypatch):
     paths = study.finetune_grid(source, "maze_novel", values["finetune_steps"], values["variants"],
                                 values["novelties"], time_limit=values["time_limit"], progress=False,
                                 out_runs=tmp_path)
-    assert sorted(p.name for p in paths.values()) == sorted(p.name for p in (REFERENCE / "finetune").iterdir())
+    stored = {run.name: rundir.read_spec(run).seed for run in (REFERENCE / "finetune").iterdir()}
+    for seed in sorted(set(stored.values()) - set(values["seeds"])):
+        for variant, novelty in [(v, n) for v in values["variants"] for n in values["novelties"]]:
+            if study.finetune_path(tmp_path, "maze_novel", variant, seed, novelty).name in stored:
+                later = Grid(REFERENCE, "maze_train", study.source_agents([variant]), [seed], settings["preset"])
+                paths.update(study.finetune_grid(later, "maze_novel", values["finetune_steps"], [variant], [novelty],
+                                                 time_limit=values["time_limit"], progress=False, out_runs=tmp_path))
+    assert sorted(p.name for p in paths.values()) == sorted(stored)
     rows = study.finetune_results(paths, values["episodes"], 2.0, progress=False)
     assert all(row["updates"] > 0 and row["budget"] == values["finetune_steps"] for row in rows)
 
