@@ -220,8 +220,9 @@ def finetune_grid(grid: Grid, target_task: str, steps: int, variants=None, novel
     Each run inherits the source run's body, maze size and other INHERITED_OPTIONS, and its INHERITED_TRAINING
     settings (image size, train ratio), scratch runs too. The fine-tuning runs are written under `out_runs`
     (default: the grid's runs), so read-only source runs (the repository's reference/) stay untouched. `placement`
-    says where the runs execute (hrl_core/executor.py), and whether seeds train together (as in `train_grid`). `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to
-    threshold are read (`finetune_results`); None: none."""
+    says where the runs execute (hrl_core/executor.py), and whether seeds train together (as in `train_grid`).
+    `evaluation` (points, episodes) gives each run its evaluation curve, from which steps to threshold are read
+    (`finetune_results`); None: none."""
     variants = list(variants or FINETUNE_VARIANTS)
     starts = set(source_agents(variants))  # checks each variant's name
     runs, source_task, seeds, preset = grid.runs, grid.task, grid.seeds, grid.preset
