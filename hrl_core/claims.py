@@ -72,10 +72,12 @@ def _above_random(rows: list[dict], baseline: list[dict], agent: str, split: str
                      for seed in sorted({r["seed"] for r in mine})])
 
 
-def _pair(rows: list[dict], hierarchy: str) -> None:
-    agents = {r["agent"] for r in rows}
-    if not {hierarchy, "dreamer"} <= agents:
-        raise ValueError(f"agents={sorted(agents)} is not valid for the claim; it compares {hierarchy} with dreamer")
+def _pair(agents, hierarchy: str) -> None:
+    """A clear error, before any lookup, when a claim's agents lack the two it compares."""
+    missing = {hierarchy, "dreamer"} - set(agents)
+    if missing:
+        raise ValueError(f"agents={sorted(set(agents))} is not valid for the claim; it compares {hierarchy} with "
+                         f"dreamer (missing: {', '.join(sorted(missing))})")
 
 
 def training_claim(rows: list[dict], baseline: list[dict], maze: bool, scale: str, reps: int = 2000,
@@ -83,7 +85,7 @@ def training_claim(rows: list[dict], baseline: list[dict], maze: bool, scale: st
     """Claim (1) on one training task, at the budget: each run's return / the random policy's on the same episodes
     at the training speeds (speed task), or its success minus the random policy's (maze, `maze`). No gate: the
     skill is what it measures."""
-    _pair(rows, hierarchy)
+    _pair({r["agent"] for r in rows}, hierarchy)
     row_id = "1-maze" if maze else "1-speed"
     claim, measure = PRIMARY_ROWS[row_id]
     spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family(row_id, hierarchy))
@@ -95,7 +97,7 @@ def heldout_claim(rows: list[dict], baseline: list[dict], check: dict, scale: st
                   hierarchy: str = "director") -> dict:
     """Claim (2a): each run's return at the held-out speeds / the random policy's on the same episodes, gated on
     speed tracking at the training speeds (`check`)."""
-    _pair(rows, hierarchy)
+    _pair({r["agent"] for r in rows}, hierarchy)
     check = pair_check(check, hierarchy)
     claim, measure = PRIMARY_ROWS["2a"]
     spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family("2a", hierarchy))
@@ -109,7 +111,7 @@ def zero_shot_claim(rows: list[dict], baseline: list[dict], check: dict, scale: 
     """Claim (2b): each source-maze run's success on the novel maze before any fine-tuning, minus the random
     policy's on the same episodes; gated on the source maze being learned (`check`). `rows` and `baseline` are
     novel-maze evaluations (split "train", speed None)."""
-    _pair(rows, hierarchy)
+    _pair({r["agent"] for r in rows}, hierarchy)
     check = pair_check(check, hierarchy)
     claim, measure = PRIMARY_ROWS["2b"]
     spec = stats.Claim(claim, measure, hierarchy=hierarchy, family=family("2b", hierarchy))
@@ -180,10 +182,7 @@ def generalization_claims(rows: list[dict], check: dict, scale: str, reps: int =
     gate is `check`, judged on the training speeds before the held-out ones (for walker_speed the speed-tracking rule,
     `tracking_from_rows`), for these two agents (`pair_check`). Secondary rows (the primary held-out row is
     `heldout_claim`); with `baseline` (the random policy on the same episodes) retention is taken above random."""
-    missing = {hierarchy, "dreamer"} - {r["agent"] for r in rows}
-    if missing:
-        raise ValueError(f"agents={sorted({r['agent'] for r in rows})} is not valid for the claim; it compares "
-                         f"{hierarchy} with dreamer (missing: {', '.join(sorted(missing))})")
+    _pair({r["agent"] for r in rows}, hierarchy)
     check = pair_check(check, hierarchy)
     train = [r["speed"] for r in rows if r["split"] == "train"]
     claims = []
@@ -233,11 +232,10 @@ def composition_claims(rows: list[dict], check: dict, scale: str, reps: int = 20
 
     def scores(agent, relative_to):
         mine = sorted((r for r in rows if r["agent"] == agent), key=lambda r: r["seed"])
-        if not mine:
-            raise ValueError(f"no {agent} rows: the composition claims compare {hierarchy} with dreamer")
         return np.array([r["summary"]["error"] / max(r["summary"]["fixed_error"] if relative_to == "fixed"
                                                       else random[r["seed"]], 1e-6) for r in mine])
 
+    _pair({r["agent"] for r in rows}, hierarchy)
     check = pair_check(check, hierarchy)
     learned, gate = check["learned"], gate_text(check)
     return [stats.claim_row(stats.Claim("(b) hierarchy composes skills zero-shot", f"error after switches / {relative}",
@@ -412,6 +410,7 @@ def horizon_claim(measured: dict, check: dict, scale: str, reps: int = 2000, hie
         value = result["l90_steps"]
         return np.inf if value is None or not result.get("decayed", True) else value
 
+    _pair(measured, hierarchy)
     scores = {a: np.array([reach(r) for r in measured[a]], dtype=float) for a in (hierarchy, "dreamer")}
     censored = sum(int(np.isinf(v).sum()) for v in scores.values())
     runs = sum(len(v) for v in scores.values())

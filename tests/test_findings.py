@@ -178,6 +178,18 @@ def test_horizon_claim_in_steps_censors_at_the_window():
     assert claim["verdict"].startswith(stats.UNTESTABLE)  # 3 vs 3 seeds can never reach p < 0.05
 
 
+def test_claims_without_dreamer_name_the_missing_agent():
+    """A series run on hierarchies alone (agents=["director", "director+wr"]) stops with the parameter and the agent
+    to add, not a KeyError deep in a claim."""
+    measured = {"director": [{"l90_steps": 8.0, "lags": list(range(24))}],
+                "director+wr": [{"l90_steps": 6.0, "lags": list(range(24))}]}
+    with pytest.raises(ValueError, match=r"agents=\['director', 'director\+wr'\] .*missing: dreamer"):
+        claims.horizon_claim(measured, _check(), "t", reps=REPS, hierarchy="director+wr")
+    rows = _composed_rows(0.6, 1.5, 0.5, 0.5)
+    with pytest.raises(ValueError, match="compares director with dreamer \\(missing: dreamer\\)"):
+        claims.composition_claims([r for r in rows if r["agent"] != "dreamer"], _check(), "t", reps=REPS)
+
+
 def test_final_return_intervals_skip_runs_without_episodes():
     rows = [{"task": "t", "agent": "dreamer", "final_return": v} for v in (1.0, 2.0, float("nan"))] + \
            [{"task": "t", "agent": "director", "final_return": float("nan")}]
